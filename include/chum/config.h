@@ -1,0 +1,238 @@
+/* chum: compile-time limits and defaults.
+ *
+ * Override any value with -DNAME=value, or put them in a user config file and build with
+ * -DCHUM_USER_CONFIG=/path/to/file.h (CMake: -DCHUM_USER_CONFIG=...). The user file is
+ * included first; every value below is only a default (lwIP opt.h style).
+ *
+ * Units are in the names: _MS milliseconds, _SIZE/_BYTES bytes, _COUNT items.
+ * "F" marks values fixed by ONE/LAMA (changing them breaks interop), "D" our design. */
+#ifndef CHUM_CONFIG_H
+#define CHUM_CONFIG_H
+
+#ifdef CHUM_USER_CONFIG_FILE
+#include CHUM_USER_CONFIG_FILE
+#endif
+
+/* ---- WebSocket layer (src/ws, src/link): the seed's values ------------------------------- */
+
+/* D: bytes of the fixed receive buffer of one WebSocket connection. */
+#ifndef CHUM_WS_RX_BUFFER_SIZE
+#define CHUM_WS_RX_BUFFER_SIZE 4096
+#endif
+/* D: bytes of the fixed transmit buffer of one WebSocket connection. */
+#ifndef CHUM_WS_TX_BUFFER_SIZE
+#define CHUM_WS_TX_BUFFER_SIZE 4096
+#endif
+/* D: largest WebSocket message (payload bytes) delivered whole to a plain link; beyond it the
+ * application chooses close 1009 or the streaming API. */
+#ifndef CHUM_WS_MAX_FRAME_SIZE
+#define CHUM_WS_MAX_FRAME_SIZE 8192
+#endif
+/* F (derived): largest WebSocket message of a ONE session: one encrypted frame =
+ * 65 536 (fragment) + 256 (padding) + 16 (MAC). spec/connection.md, numbers.md. */
+#ifndef CHUM_ONE_MAX_FRAME_SIZE
+#define CHUM_ONE_MAX_FRAME_SIZE 65808
+#endif
+/* D: messages held by a link's send queue while disconnected or congested. */
+#ifndef CHUM_MAX_QUEUED_MESSAGES
+#define CHUM_MAX_QUEUED_MESSAGES 50
+#endif
+/* D: interval between WebSocket pings from the link, ms. */
+#ifndef CHUM_PING_INTERVAL_MS
+#define CHUM_PING_INTERVAL_MS 5000
+#endif
+/* D: a pong later than this after its ping counts as missed, ms. */
+#ifndef CHUM_PONG_TIMEOUT_MS
+#define CHUM_PONG_TIMEOUT_MS 2000
+#endif
+/* D: consecutive missed pongs after which the peer is declared dead. */
+#ifndef CHUM_PONG_MISSES_MAX
+#define CHUM_PONG_MISSES_MAX 3
+#endif
+/* D: first reconnect delay (the base of the exponential backoff), ms. */
+#ifndef CHUM_RECONNECT_INTERVAL_MS
+#define CHUM_RECONNECT_INTERVAL_MS 5000
+#endif
+/* D: cap of the reconnect backoff, ms. */
+#ifndef CHUM_RECONNECT_MAX_INTERVAL_MS
+#define CHUM_RECONNECT_MAX_INTERVAL_MS 120000
+#endif
+/* D: a connection that stayed up this long resets the backoff, ms. */
+#ifndef CHUM_RECONNECT_STABLE_MS
+#define CHUM_RECONNECT_STABLE_MS 30000
+#endif
+/* D: reconnect attempts before an ERROR event. */
+#ifndef CHUM_MAX_RECONNECT_ATTEMPTS
+#define CHUM_MAX_RECONNECT_ATTEMPTS 5
+#endif
+/* D: delay before a failed send is retried, ms. */
+#ifndef CHUM_MESSAGE_RETRY_INTERVAL_MS
+#define CHUM_MESSAGE_RETRY_INTERVAL_MS 1000
+#endif
+/* D: retries of one failed send before it is reported failed. */
+#ifndef CHUM_MESSAGE_MAX_RETRIES
+#define CHUM_MESSAGE_MAX_RETRIES 3
+#endif
+/* D: ESP32 port: time allowed for Wi-Fi to associate and get an address, ms. */
+#ifndef CHUM_WIFI_TIMEOUT_MS
+#define CHUM_WIFI_TIMEOUT_MS 10000
+#endif
+/* D: clients one link server accepts at once. */
+#ifndef CHUM_MAX_SERVER_CLIENTS
+#define CHUM_MAX_SERVER_CLIENTS 16
+#endif
+/* D: bytes of an HTTP upgrade request or response head. */
+#ifndef CHUM_HTTP_HEAD_MAX
+#define CHUM_HTTP_HEAD_MAX 2048
+#endif
+
+/* ---- ONE session (src/conn) ------------------------------------------------------------ */
+
+/* D: time allowed for handshake steps 1-5, ms (none upstream). */
+#ifndef CHUM_HANDSHAKE_TIMEOUT_MS
+#define CHUM_HANDSHAKE_TIMEOUT_MS 10000
+#endif
+/* F: WebSocket open timeout when dialling, ms. */
+#ifndef CHUM_WS_OPEN_TIMEOUT_MS
+#define CHUM_WS_OPEN_TIMEOUT_MS 5000
+#endif
+/* F: send a keepalive this long after our last sent message, ms. */
+#ifndef CHUM_KEEPALIVE_SEND_MS
+#define CHUM_KEEPALIVE_SEND_MS 20000
+#endif
+/* F: the peer is dead this long after its last message, ms. */
+#ifndef CHUM_KEEPALIVE_TIMEOUT_MS
+#define CHUM_KEEPALIVE_TIMEOUT_MS 25000
+#endif
+/* F: largest piece of a fragmented message, bytes. */
+#ifndef CHUM_FRAGMENT_CHUNK_SIZE
+#define CHUM_FRAGMENT_CHUNK_SIZE 65536
+#endif
+/* D: largest reassembled message, bytes (16 MiB Linux; use 256 KiB on an ESP32). */
+#ifndef CHUM_MAX_MESSAGE_SIZE
+#define CHUM_MAX_MESSAGE_SIZE (16u * 1024u * 1024u)
+#endif
+/* F: duplicate-connection drop window, ms. */
+#ifndef CHUM_DUPLICATE_WINDOW_MS
+#define CHUM_DUPLICATE_WINDOW_MS 2000
+#endif
+/* D: known peers a node keeps. */
+#ifndef CHUM_MAX_KNOWN_PEERS
+#define CHUM_MAX_KNOWN_PEERS 64
+#endif
+
+/* ---- pairing --------------------------------------------------------------------------- */
+
+/* F (default): invitation validity, ms. */
+#ifndef CHUM_INVITE_TTL_MS
+#define CHUM_INVITE_TTL_MS 60000
+#endif
+/* D: wait for 'synchronisation' after pairing, ms. */
+#ifndef CHUM_PAIRING_SYNC_WAIT_MS
+#define CHUM_PAIRING_SYNC_WAIT_MS 2000
+#endif
+
+/* ---- RPC and chum (src/rpc, src/chum) -------------------------------------------------- */
+
+/* D: an RPC request without an answer fails after this long, ms (none upstream). */
+#ifndef CHUM_RPC_TIMEOUT_MS
+#define CHUM_RPC_TIMEOUT_MS 120000
+#endif
+/* D: outstanding RPC requests per session. */
+#ifndef CHUM_RPC_MAX_PENDING
+#define CHUM_RPC_MAX_PENDING 64
+#endif
+/* F: keepRunning poll interval, ms. */
+#ifndef CHUM_POLL_INTERVAL_MS
+#define CHUM_POLL_INTERVAL_MS 5000
+#endif
+/* F: protocol-version retries while the peer answers UNKNOWN-SERVICE. */
+#ifndef CHUM_VERSION_RETRIES
+#define CHUM_VERSION_RETRIES 15
+#endif
+/* F: delay between those retries, ms. */
+#ifndef CHUM_VERSION_RETRY_MS
+#define CHUM_VERSION_RETRY_MS 300
+#endif
+/* F (sender policy): BLOB chunk size we send, bytes (any size is accepted). */
+#ifndef CHUM_FILE_CHUNK_SIZE
+#define CHUM_FILE_CHUNK_SIZE 65536
+#endif
+/* D: largest microdata object, bytes. */
+#ifndef CHUM_MAX_OBJECT_SIZE
+#define CHUM_MAX_OBJECT_SIZE (1024u * 1024u)
+#endif
+/* D: largest root list and children list. */
+#ifndef CHUM_MAX_ROOTS
+#define CHUM_MAX_ROOTS 100000
+#endif
+#ifndef CHUM_MAX_CHILDREN
+#define CHUM_MAX_CHILDREN 100000
+#endif
+/* D: largest BLOB, bytes (1 GiB Linux; use 4 MiB on an ESP32). */
+#ifndef CHUM_MAX_BLOB_SIZE
+#define CHUM_MAX_BLOB_SIZE (1024ull * 1024ull * 1024ull)
+#endif
+
+/* ---- objects and store (src/object, src/store) ----------------------------------------- */
+
+/* D: deepest nesting the microdata decoder accepts. */
+#ifndef CHUM_MAX_NESTING_DEPTH
+#define CHUM_MAX_NESTING_DEPTH 32
+#endif
+/* D: bytes of the buffer BLOB/CLOB streams and hashing pass data through. */
+#ifndef CHUM_STREAM_BUFFER_SIZE
+#define CHUM_STREAM_BUFFER_SIZE 4096
+#endif
+/* D: recipes a node holds (built-in + imported). */
+#ifndef CHUM_MAX_RECIPES
+#define CHUM_MAX_RECIPES 256
+#endif
+
+/* ---- discovery (src/disc) -------------------------------------------------------------- */
+
+/* F: LAMA DevicePresence UDP port. */
+#ifndef CHUM_PRESENCE_PORT
+#define CHUM_PRESENCE_PORT 49497
+#endif
+/* F: presence announcement period, ms. */
+#ifndef CHUM_PRESENCE_PERIOD_MS
+#define CHUM_PRESENCE_PERIOD_MS 5000
+#endif
+/* D: random extra delay added to each period, ms. */
+#ifndef CHUM_PRESENCE_JITTER_MS
+#define CHUM_PRESENCE_JITTER_MS 250
+#endif
+/* D: a peer path not refreshed for this long expires (3 periods), ms. */
+#ifndef CHUM_PEER_EXPIRY_MS
+#define CHUM_PEER_EXPIRY_MS 15000
+#endif
+/* D: largest presence datagram, bytes. */
+#ifndef CHUM_PRESENCE_MAX_DATAGRAM
+#define CHUM_PRESENCE_MAX_DATAGRAM 1472
+#endif
+/* D: accepted clock difference of signed announcements, ms. */
+#ifndef CHUM_PRESENCE_FRESHNESS_MS
+#define CHUM_PRESENCE_FRESHNESS_MS 300000
+#endif
+/* D: entries of the peer table. */
+#ifndef CHUM_MAX_PEERS
+#define CHUM_MAX_PEERS 64
+#endif
+/* D: interfaces discovery runs on at once. */
+#ifndef CHUM_MAX_INTERFACES
+#define CHUM_MAX_INTERFACES 8
+#endif
+/* D: name-compression pointers followed in one DNS name. */
+#ifndef CHUM_DNS_MAX_POINTER_HOPS
+#define CHUM_DNS_MAX_POINTER_HOPS 16
+#endif
+
+/* ---- logging ------------------------------------------------------------------------- */
+
+/* D: longest formatted log line, bytes. */
+#ifndef CHUM_LOG_LINE_MAX
+#define CHUM_LOG_LINE_MAX 512
+#endif
+
+#endif /* CHUM_CONFIG_H */

@@ -1,0 +1,115 @@
+/* chum: the porting contract. The only door to clocks, randomness, files and sockets.
+ *
+ * Protocol modules (ws, conn, rpc, chum, disc, object) never call these: they take bytes and
+ * `now` and give bytes and deadlines back. The store, node and app use the port. One folder
+ * per OS implements it: ports/posix (Linux, and lwIP/VFS), ports/espidf (ESP32 extras).
+ * All functions return 0 (or a count) on success, or a negative chum_err. */
+#ifndef CHUM_PORT_H
+#define CHUM_PORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- time and randomness ---------------------------------------------------------------- */
+
+/** Monotonic milliseconds since an arbitrary start. Never goes back. */
+uint64_t chum_port_now_ms(void);
+/** Wall-clock milliseconds since the Unix epoch (0 if the clock is not set). */
+uint64_t chum_port_wall_ms(void);
+/** Fill |buf| with |len| bytes from the OS CSPRNG. CHUM_ERR_CRYPTO if it is unavailable. */
+int chum_port_random(void *buf, size_t len);
+
+/* ---- hardware identity ------------------------------------------------------------------ */
+
+typedef struct chum_hwid {
+  uint8_t bytes[32]; /* the raw ID: 6 bytes of MAC, or 16 bytes of machine-id */
+  size_t len;
+  char source[80];   /* "mac:eth0", "machine-id", "efuse" … for people */
+} chum_hwid;
+
+/** The hardware ID: the MAC of |iface| if given, else of the first non-loopback interface
+ *  with a non-zero MAC (sorted by name), else /etc/machine-id (16 bytes from its hex).
+ *  CHUM_ERR_NOTFOUND if none is available. */
+int chum_port_hwid(const char *iface, chum_hwid *out);
+
+/* ---- files (plain POSIX calls only: works on LittleFS/SPIFFS via VFS) -------------------- */
+
+/** mkdir -p with |mode| for created directories. Existing directories are fine. */
+int chum_port_mkdirs(const char *path, unsigned mode);
+/** 1 if |path| exists, 0 if not. */
+int chum_port_exists(const char *path);
+/** 1 if |path| is a directory. */
+int chum_port_is_dir(const char *path);
+/** Write |data| to |path| atomically: temp file beside it, fsync, rename, fsync of the
+ *  directory. A crash leaves the old or the new content. |mode| e.g. 0600 for secrets. */
+int chum_port_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/** Read a whole file into |buf|. CHUM_ERR_NOBUF (and *len = size) if |cap| is too small. */
+int chum_port_read_file(const char *path, void *buf, size_t cap, size_t *len);
+/** Read a whole file into a malloc'd, NUL-terminated buffer (caller frees). CHUM_ERR_TOOBIG
+ *  if it exceeds |max|. */
+int chum_port_read_file_alloc(const char *path, uint8_t **out, size_t *len, size_t max);
+int chum_port_remove(const char *path);
+int chum_port_rename(const char *from, const char *to);
+/** fsync a directory (after renames in it). */
+int chum_port_sync_dir(const char *path);
+/** Size of a file in bytes. */
+int chum_port_file_size(const char *path, uint64_t *size);
+/** Permission bits of |path| (e.g. 0600). */
+int chum_port_file_mode(const char *path, unsigned *mode);
+/** Free bytes on the file system holding |path|. */
+int chum_port_free_space(const char *path, uint64_t *free_bytes);
+/** Call |cb| for each entry name of directory |path| except "." and "..". A non-zero
+ *  return from |cb| stops the walk and is returned. */
+int chum_port_dir_list(const char *path, int (*cb)(const char *name, void *user), void *user);
+
+typedef struct chum_file chum_file;
+/** Open |path|. |mode|: "r" read, "w" create/truncate for writing (perm 0644, or 0600 when
+ *  mode is "w600"), "a" append. */
+int chum_port_file_open(chum_file **f, const char *path, const char *mode);
+/** Read up to |cap| bytes. Returns the count, 0 at end of file, or a negative chum_err. */
+int chum_port_file_read(chum_file *f, void *buf, size_t cap);
+/** Write all |len| bytes. 0 or a negative chum_err. */
+int chum_port_file_write(chum_file *f, const void *buf, size_t len);
+int chum_port_file_sync(chum_file *f);
+/** Close (NULL-safe). Returns CHUM_ERR_IO if a buffered write failed. */
+int chum_port_file_close(chum_file *f);
+
+/* ---- sockets (non-blocking; numbers are plain file descriptors) ------------------------- */
+
+/** Listen on TCP |host|:|port| (port 0: any free; *bound_port gets the real one). */
+int chum_port_tcp_listen(const char *host, uint16_t port, int backlog, int *fd,
+                         uint16_t *bound_port);
+/** Start a non-blocking connect. 0 when connected or in progress (poll for OUT, then call
+ *  chum_port_sock_error). CHUM_ERR_CONNECT on immediate failure. */
+int chum_port_tcp_connect(const char *host, uint16_t port, int *fd);
+/** Accept one pending client: CHUM_ERR_AGAIN if none. |peer| gets "ip:port". */
+int chum_port_tcp_accept(int listen_fd, int *fd, char *peer, size_t peer_cap);
+/** Pending socket error (after a connect completes): 0 or CHUM_ERR_CONNECT. */
+int chum_port_sock_error(int fd);
+/** Send: the count written, or CHUM_ERR_AGAIN, or CHUM_ERR_CLOSED / _IO. */
+int chum_port_sock_send(int fd, const void *buf, size_t len);
+/** Receive: the count read, CHUM_ERR_AGAIN if nothing is there, CHUM_ERR_CLOSED at EOF. */
+int chum_port_sock_recv(int fd, void *buf, size_t cap);
+/** Close (negative fd is ignored). */
+void chum_port_sock_close(int fd);
+
+/* ---- the poll loop ---------------------------------------------------------------------- */
+
+enum { CHUM_POLL_IN = 1, CHUM_POLL_OUT = 2, CHUM_POLL_ERR = 4, CHUM_POLL_HUP = 8 };
+typedef struct chum_pollfd {
+  int fd;
+  unsigned events;  /* CHUM_POLL_IN | CHUM_POLL_OUT */
+  unsigned revents; /* set by chum_port_poll */
+} chum_pollfd;
+/** Wait until a descriptor is ready or |timeout_ms| passes (-1: forever). Returns the count
+ *  of ready descriptors (0 on timeout). EINTR returns 0. */
+int chum_port_poll(chum_pollfd *fds, size_t n, int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
