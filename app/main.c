@@ -1,14 +1,136 @@
-/* The chum command: entry point. Subcommands live in app/cmd_*.c. */
-#include "chum/err.h"
+/* The chum command: global options and subcommand dispatch. Subcommands live in app/cmd_*.c;
+ * to add one, define it there, declare it in cli.h and add a line to |commands| below. */
+#include "cli.h"
 
+#include "chum/log.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+static const cli_command commands[] = {
+    {"version", "print the chum version and protocol versions", cmd_version},
+};
+
+static const size_t command_count = sizeof commands / sizeof commands[0];
+
+bool cli_wants_help(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return true;
+    if (strcmp(argv[i], "--") == 0) break;
+  }
+  return false;
+}
+
+void cli_error(const char *hint, const char *fmt, ...) {
+  va_list ap;
+  fputs("chum: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  if (hint) fprintf(stderr, "      %s\n", hint);
+}
+
+void cli_json_string(const char *s) {
+  putchar('"');
+  for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+    switch (*p) {
+    case '"': fputs("\\\"", stdout); break;
+    case '\\': fputs("\\\\", stdout); break;
+    case '\n': fputs("\\n", stdout); break;
+    case '\r': fputs("\\r", stdout); break;
+    case '\t': fputs("\\t", stdout); break;
+    default:
+      if (*p < 0x20) printf("\\u%04x", *p);
+      else putchar(*p);
+    }
+  }
+  putchar('"');
+}
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: chum [--dir DIR] [--json] [-v|-q] COMMAND [ARGS]\n"
+          "\n"
+          "A ONE chum peer: exchanges ONE objects with one.core/one.models instances and\n"
+          "other chum nodes.\n"
+          "\n"
+          "global options:\n"
+          "  --dir DIR   node directory (default ./chum-data, or $CHUM_DIR)\n"
+          "  --json      machine-readable output\n"
+          "  -v, -q      more or less logging (repeat -v for more)\n"
+          "  -h, --help  this help; `chum COMMAND --help` for a command\n"
+          "\n"
+          "commands:\n");
+  for (size_t i = 0; i < command_count; i++)
+    fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out, "\nexit codes: 0 success, 1 runtime error, 2 usage error\n");
+}
 
 int main(int argc, char **argv) {
-  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-    printf("usage: chum [--dir DIR] [--json] [-v|-q] COMMAND [ARGS]\n");
-    return argc < 2 ? 2 : 0;
+  cli_ctx ctx = {0};
+  const char *env_dir = getenv("CHUM_DIR");
+  ctx.dir = env_dir && *env_dir ? env_dir : "./chum-data";
+  ctx.tty = isatty(STDOUT_FILENO) != 0;
+  int i = 1;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--dir") == 0) {
+      if (i + 1 >= argc) {
+        cli_error("usage: chum --dir DIR COMMAND", "--dir needs a directory");
+        return CLI_USAGE;
+      }
+      ctx.dir = argv[++i];
+    } else if (strncmp(a, "--dir=", 6) == 0) {
+      ctx.dir = a + 6;
+    } else if (strcmp(a, "--json") == 0) {
+      ctx.json = true;
+    } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+      ctx.verbosity = -1;
+    } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+      ctx.verbosity++;
+    } else if (strcmp(a, "-vv") == 0) {
+      ctx.verbosity += 2;
+    } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      usage(stdout);
+      return CLI_OK;
+    } else if (a[0] == '-') {
+      cli_error("try 'chum --help'", "unknown option '%s'", a);
+      return CLI_USAGE;
+    } else {
+      break;
+    }
   }
-  fprintf(stderr, "chum: unknown command '%s' (try 'chum --help')\n", argv[1]);
-  return 2;
+  if (i >= argc) {
+    usage(stderr);
+    return CLI_USAGE;
+  }
+  chum_log_set_sink(chum_log_stderr_sink, NULL);
+  chum_log_set_level(ctx.verbosity < 0   ? CHUM_LOG_ERROR
+                     : ctx.verbosity == 0 ? CHUM_LOG_WARN
+                     : ctx.verbosity == 1 ? CHUM_LOG_INFO
+                                          : CHUM_LOG_DEBUG);
+  for (size_t c = 0; c < command_count; c++) {
+    if (strcmp(argv[i], commands[c].name) == 0) {
+      /* Global options may also follow the command name. */
+      int sub_argc = 0;
+      char *sub_argv[256];
+      for (int k = i; k < argc && sub_argc < 255; k++) {
+        if (k > i && strcmp(argv[k], "--json") == 0) {
+          ctx.json = true;
+        } else if (k > i && strcmp(argv[k], "--dir") == 0 && k + 1 < argc) {
+          ctx.dir = argv[++k];
+        } else {
+          sub_argv[sub_argc++] = argv[k];
+        }
+      }
+      sub_argv[sub_argc] = NULL;
+      return commands[c].run(&ctx, sub_argc, sub_argv);
+    }
+  }
+  cli_error("try 'chum --help' for the list of commands", "unknown command '%s'", argv[i]);
+  return CLI_USAGE;
 }
