@@ -36,6 +36,13 @@ typedef struct chum_hwid {
  *  CHUM_ERR_NOTFOUND if none is available. */
 int chum_port_hwid(const char *iface, chum_hwid *out);
 
+/* ---- network bring-up -------------------------------------------------------------------- */
+
+/** Join Wi-Fi network |ssid| and wait up to |timeout_ms| (CHUM_WIFI_TIMEOUT_MS) for an
+ *  address. ESP32: station mode. POSIX hosts are already on a network: 0 for a NULL |ssid|,
+ *  CHUM_ERR_UNSUPPORTED otherwise. CHUM_ERR_TIMEOUT, _CONNECT on failure. Blocks. */
+int chum_port_wifi_up(const char *ssid, const char *password, uint32_t timeout_ms);
+
 /* ---- files (plain POSIX calls only: works on LittleFS/SPIFFS via VFS) -------------------- */
 
 /** mkdir -p with |mode| for created directories. Existing directories are fine. */

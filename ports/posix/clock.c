@@ -33,3 +33,9 @@ int chum_port_random(void *buf, size_t len) {
   }
   return 0;
 }
+
+int chum_port_wifi_up(const char *ssid, const char *password, uint32_t timeout_ms) {
+  (void)password;
+  (void)timeout_ms;
+  return ssid ? CHUM_ERR_UNSUPPORTED : 0; /* the host OS manages its own network */
+}

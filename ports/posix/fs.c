@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifndef CHUM_PORT_ESPIDF
 #include <sys/statvfs.h>
+#endif
 #include <unistd.h>
 
 struct chum_file {
@@ -210,12 +212,14 @@ int chum_port_file_mode(const char *path, unsigned *mode) {
   return 0;
 }
 
+#ifndef CHUM_PORT_ESPIDF /* ESP-IDF has no statvfs: ports/espidf asks LittleFS instead */
 int chum_port_free_space(const char *path, uint64_t *free_bytes) {
   struct statvfs sv;
   if (statvfs(path, &sv) != 0) return errno_to_chum(errno);
   *free_bytes = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
   return 0;
 }
+#endif
 
 int chum_port_dir_list(const char *path, int (*cb)(const char *name, void *user), void *user) {
   DIR *d = opendir(path);

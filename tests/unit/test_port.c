@@ -125,6 +125,18 @@ TEST(tcp_loopback_round_trip) {
   chum_port_sock_close(lfd);
 }
 
+TEST(wifi_up_on_a_host) {
+  CHECK_EQ(chum_port_wifi_up(NULL, NULL, 10), 0);
+  CHECK_EQ(chum_port_wifi_up("ssid", "pw", 10), CHUM_ERR_UNSUPPORTED);
+}
+
+TEST(free_space_is_reported) {
+  uint64_t f = 0;
+  CHECK_EQ(chum_port_free_space("/tmp", &f), 0);
+  CHECK(f > 0);
+  CHECK_EQ(chum_port_free_space("/nonexistent-dir", &f), CHUM_ERR_NOTFOUND);
+}
+
 static char g_last[128];
 static void capture(chum_log_level level, const char *module, const char *msg, void *user) {
   (void)user;
@@ -155,5 +167,7 @@ int main(void) {
   RUN(hwid_is_stable);
   RUN(tcp_loopback_round_trip);
   RUN(log_levels_and_errors);
+  RUN(wifi_up_on_a_host);
+  RUN(free_space_is_reported);
   return chum_check_finish();
 }
