@@ -7,15 +7,12 @@
 #define CHUM_PROTOCOL_VERSION 8
 
 int cmd_version(cli_ctx *ctx, int argc, char **argv) {
-  (void)argv;
-  if (cli_wants_help(argc, argv)) {
-    printf("usage: chum version [--json]\n\nPrint the chum version and the chum protocol version it speaks.\n");
-    return CLI_OK;
-  }
-  if (argc > 1) {
-    fprintf(stderr, "chum: version takes no arguments\n");
-    return CLI_USAGE;
-  }
+  static const cli_spec spec = {
+      "chum version [--json]",
+      "Print the chum version and the chum protocol version it speaks.", NULL, 0, 0, NULL};
+  cli_args args;
+  int rc = cli_parse(ctx, &spec, argc, argv, &args);
+  if (rc != CLI_CONTINUE) return rc;
   if (ctx->json)
     printf("{\"version\":\"%s\",\"chumProtocol\":%d}\n", CHUM_VERSION_STRING, CHUM_PROTOCOL_VERSION);
   else

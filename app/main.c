@@ -109,10 +109,7 @@ int main(int argc, char **argv) {
     return CLI_USAGE;
   }
   chum_log_set_sink(chum_log_stderr_sink, NULL);
-  chum_log_set_level(ctx.verbosity < 0   ? CHUM_LOG_ERROR
-                     : ctx.verbosity == 0 ? CHUM_LOG_WARN
-                     : ctx.verbosity == 1 ? CHUM_LOG_INFO
-                                          : CHUM_LOG_DEBUG);
+  cli_apply_verbosity(&ctx);
   for (size_t c = 0; c < command_count; c++) {
     if (strcmp(argv[i], commands[c].name) == 0) {
       /* Global options may also follow the command name. */
