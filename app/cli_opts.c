@@ -4,6 +4,7 @@
 #include "chum/log.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,10 +53,19 @@ void cli_print_help(const cli_spec *spec, FILE *out) {
   fprintf(out, "\nexit codes: 0 success, 1 runtime error, 2 usage error\n");
 }
 
-static int usage_error(const cli_spec *spec, const char *fmt, const char *what) {
-  char hint[80];
+static int usage_error(const cli_spec *spec, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static int usage_error(const cli_spec *spec, const char *fmt, ...) {
+  char hint[80], msg[200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
   snprintf(hint, sizeof hint, "try 'chum %s --help'", command_name(spec));
-  cli_error(hint, fmt, what);
+  cli_error(hint, "%s", msg);
   return CLI_USAGE;
 }
 
@@ -79,11 +89,7 @@ static int set_value(const cli_spec *spec, const cli_opt *o, const char *value) 
     *(unsigned long *)o->out = v;
     return 0;
   bad:
-    if (o->max) {
-      char msg[120];
-      snprintf(msg, sizeof msg, "--%s needs a whole number from 0 to %lu", o->name, o->max);
-      return usage_error(spec, "%s", msg);
-    }
+    if (o->max) return usage_error(spec, "--%s needs a whole number from 0 to %lu", o->name, o->max);
     return usage_error(spec, "--%s needs a whole number", o->name);
   }
   case CLI_OPT_FLAG:
@@ -128,7 +134,7 @@ int cli_parse(cli_ctx *ctx, const cli_spec *spec, int argc, char **argv, cli_arg
   for (int i = 1; i < argc; i++) {
     char *a = argv[i];
     if (options_done || a[0] != '-' || strcmp(a, "-") == 0) {
-      if (args->n >= CLI_ARGS_MAX) return usage_error(spec, "too many arguments%s", "");
+      if (args->n >= CLI_ARGS_MAX) return usage_error(spec, "too many arguments");
       args->v[args->n++] = a;
       continue;
     }
@@ -165,10 +171,8 @@ int cli_parse(cli_ctx *ctx, const cli_spec *spec, int argc, char **argv, cli_arg
     const char *value = inline_value;
     if (!value) {
       if (i + 1 >= argc) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "--%s needs a value (%s)", found->name,
-                 found->meta ? found->meta : "VALUE");
-        return usage_error(spec, "%s", msg);
+        return usage_error(spec, "--%s needs a value (%s)", found->name,
+                           found->meta ? found->meta : "VALUE");
       }
       value = argv[++i];
     }
