@@ -85,6 +85,19 @@
 #ifndef CHUM_HTTP_HEAD_MAX
 #define CHUM_HTTP_HEAD_MAX 2048
 #endif
+/* D: after our close frame, time allowed for the peer's, ms (then the link drops it). */
+#ifndef CHUM_WS_CLOSE_TIMEOUT_MS
+#define CHUM_WS_CLOSE_TIMEOUT_MS 3000
+#endif
+/* D: bytes of message payload a link's send queue holds in total (with
+ * CHUM_MAX_QUEUED_MESSAGES, whichever fills first). */
+#ifndef CHUM_LINK_QUEUE_BYTES
+#define CHUM_LINK_QUEUE_BYTES (64u * 1024u)
+#endif
+/* D: senders whose last message id a link remembers for de-duplication (persistent mode). */
+#ifndef CHUM_LINK_DEDUP_SENDERS
+#define CHUM_LINK_DEDUP_SENDERS 16
+#endif
 
 /* ---- ONE session (src/conn) ------------------------------------------------------------ */
 
