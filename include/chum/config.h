@@ -241,6 +241,38 @@
 #define CHUM_DNS_MAX_POINTER_HOPS 16
 #endif
 
+/* ---- node (src/node): identity, state file --------------------------------------------- */
+
+/* D: longest person e-mail, bytes (RFC 5321 path limit). */
+#ifndef CHUM_NODE_EMAIL_MAX
+#define CHUM_NODE_EMAIL_MAX 254
+#endif
+/* D: longest instance name, bytes. */
+#ifndef CHUM_NODE_NAME_MAX
+#define CHUM_NODE_NAME_MAX 128
+#endif
+/* D: recent errors kept in the state file for `chum status`. */
+#ifndef CHUM_NODE_MAX_ERRORS
+#define CHUM_NODE_MAX_ERRORS 8
+#endif
+/* D: longest remembered error message, bytes (with the NUL). */
+#ifndef CHUM_NODE_ERROR_TEXT_MAX
+#define CHUM_NODE_ERROR_TEXT_MAX 160
+#endif
+/* D: largest node.json / identity.secret.json / state.json accepted, bytes. */
+#ifndef CHUM_NODE_FILE_MAX
+#define CHUM_NODE_FILE_MAX 16384
+#endif
+/* D: a running node saves its state file at least this often, ms. */
+#ifndef CHUM_NODE_STATE_SAVE_MS
+#define CHUM_NODE_STATE_SAVE_MS 10000
+#endif
+/* D: capabilities a new node advertises (CHUM_NODE_CAP_* bits: 1 chum8, 2 pair, 4 relay,
+ * 8 topo, 16 wss; spec/discovery.md chumCaps). */
+#ifndef CHUM_NODE_DEFAULT_CAPS
+#define CHUM_NODE_DEFAULT_CAPS 0x03u
+#endif
+
 /* ---- logging ------------------------------------------------------------------------- */
 
 /* D: longest formatted log line, bytes. */

@@ -1,0 +1,109 @@
+/* src/node: a bounded text writer for JSON and microdata, and a UTF-8 check. */
+#include "node_internal.h"
+
+#include "chum/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void node_buf_init(node_buf *b, char *out, size_t cap) {
+  b->out = out;
+  b->cap = cap;
+  b->len = 0;
+  b->overflow = cap == 0;
+  if (cap) out[0] = '\0';
+}
+
+void node_buf_put(node_buf *b, const char *s, size_t n) {
+  if (b->overflow || n >= b->cap - b->len) {
+    b->overflow = true;
+    return;
+  }
+  memcpy(b->out + b->len, s, n);
+  b->len += n;
+  b->out[b->len] = '\0';
+}
+
+void node_buf_puts(node_buf *b, const char *s) {
+  node_buf_put(b, s, strlen(s));
+}
+
+void node_buf_printf(node_buf *b, const char *fmt, ...) {
+  if (b->overflow) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(b->out + b->len, b->cap - b->len, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= b->cap - b->len) {
+    b->overflow = true;
+    b->out[b->len] = '\0';
+    return;
+  }
+  b->len += (size_t)n;
+}
+
+void node_buf_json_string(node_buf *b, const char *s) {
+  node_buf_put(b, "\"", 1);
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    switch (*p) {
+    case '"': node_buf_put(b, "\\\"", 2); break;
+    case '\\': node_buf_put(b, "\\\\", 2); break;
+    case '\b': node_buf_put(b, "\\b", 2); break;
+    case '\f': node_buf_put(b, "\\f", 2); break;
+    case '\n': node_buf_put(b, "\\n", 2); break;
+    case '\r': node_buf_put(b, "\\r", 2); break;
+    case '\t': node_buf_put(b, "\\t", 2); break;
+    default:
+      if (*p < 0x20) node_buf_printf(b, "\\u%04x", *p);
+      else node_buf_put(b, (const char *)p, 1);
+    }
+  }
+  node_buf_put(b, "\"", 1);
+}
+
+void node_buf_hex(node_buf *b, const uint8_t *p, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    char two[2] = {digits[p[i] >> 4], digits[p[i] & 15]};
+    node_buf_put(b, two, 2);
+  }
+}
+
+int node_buf_finish(node_buf *b) {
+  if (b->overflow) {
+    if (b->cap) b->out[0] = '\0';
+    return CHUM_ERR_NOBUF;
+  }
+  return (int)b->len;
+}
+
+int node_utf8_valid(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = p[i];
+    size_t extra;
+    uint32_t cp, min;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      extra = 1, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+      return 0;
+    }
+    if (n - i <= extra) return 0;
+    for (size_t k = 1; k <= extra; k++) {
+      if ((p[i + k] & 0xC0) != 0x80) return 0;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    i += extra + 1;
+  }
+  return 1;
+}
