@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "chum/node.h"
+
 /* Exit codes of every subcommand. */
 enum { CLI_OK = 0, CLI_RUNTIME = 1, CLI_USAGE = 2 };
 
@@ -110,7 +112,14 @@ void cli_print_help(const cli_spec *spec, FILE *out);
  * -v: info, -vv: debug). */
 void cli_apply_verbosity(const cli_ctx *ctx);
 
+/* Load the node of ctx->dir (app/node_load.c). On failure prints why and what to do, and
+ * returns CLI_RUNTIME; CLI_OK on success. */
+int cli_load_node(const cli_ctx *ctx, chum_node_identity *id);
+
 /* Subcommands: each is defined in its own app/cmd_<name>.c and listed in app/main.c. */
 int cmd_version(cli_ctx *ctx, int argc, char **argv);
+int cmd_init(cli_ctx *ctx, int argc, char **argv);
+int cmd_id(cli_ctx *ctx, int argc, char **argv);
+int cmd_status(cli_ctx *ctx, int argc, char **argv);
 
 #endif

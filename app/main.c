@@ -12,6 +12,9 @@
 
 static const cli_command commands[] = {
     {"version", "print the chum version and protocol versions", cmd_version},
+    {"init", "create a node: ONE identity, keys, node ID", cmd_init},
+    {"id", "show the node's public identity", cmd_id},
+    {"status", "show identity, storage, health and metrics", cmd_status},
 };
 
 static const size_t command_count = sizeof commands / sizeof commands[0];

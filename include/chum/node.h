@@ -61,6 +61,14 @@ typedef struct chum_node_keys {
 /** Derive all eight keys from |seeds|. CHUM_ERR_CRYPTO if the crypto back end fails. */
 int chum_node_keys_from_seeds(const chum_node_seeds *seeds, chum_node_keys *keys);
 
+/** Parse a one.models identity seed file ({"personEmail", "instanceName", "seeds":
+ *  {"personEncryption", "personSign", "instanceEncryption", "instanceSign"}: 64 hex each}, as
+ *  ../shared/vectors/connection/identities/<who>.json). For tests and reproducible set-ups:
+ *  keys from a seed file are only as secret as the file. |email| / |name| (may be NULL) get
+ *  the names, "" if absent. CHUM_ERR_INVAL on malformed input. */
+int chum_node_seeds_parse(const char *json, size_t len, chum_node_seeds *seeds,
+                          char email[CHUM_NODE_EMAIL_MAX + 1], char name[CHUM_NODE_NAME_MAX + 1]);
+
 /** Fresh keys: four seeds from the port's CSPRNG (chum_port_random), then
  *  chum_node_keys_from_seeds. The seeds are wiped before returning. */
 int chum_node_keys_generate(chum_node_keys *keys);
@@ -211,6 +219,10 @@ int chum_node_load_keys(const char *dir, chum_node_keys *keys);
 
 /** Join |dir| and |name| into |out|. CHUM_ERR_NOBUF if it does not fit. */
 int chum_node_path(const char *dir, const char *name, char *out, size_t cap);
+
+/** Files and bytes under |dir|, recursively, at most 16 directory levels deep. For
+ *  `chum status`; the cost grows with the number of files. */
+int chum_node_dir_usage(const char *dir, uint64_t *files, uint64_t *bytes);
 
 /* ---- state: health and metrics ---------------------------------------------------------------- */
 

@@ -288,3 +288,60 @@ done:
   free(job);
   return rc;
 }
+
+/* ---- usage ------------------------------------------------------------------------------------- */
+
+typedef struct usage_walk {
+  char path[NODE_PATH_MAX];
+  size_t len;
+  int depth;
+  uint64_t files, bytes;
+  int rc;
+} usage_walk;
+
+static int usage_entry(const char *name, void *user) {
+  usage_walk *w = user;
+  size_t n = strlen(name);
+  if (w->len + 1 + n >= sizeof w->path) return 0; /* too deep a path: skip it */
+  size_t saved = w->len;
+  w->path[w->len] = '/';
+  memcpy(w->path + w->len + 1, name, n + 1);
+  w->len += 1 + n;
+  if (chum_port_is_dir(w->path)) {
+    if (w->depth < 16) {
+      w->depth++;
+      int rc = chum_port_dir_list(w->path, usage_entry, w);
+      if (rc != 0 && w->rc == 0) w->rc = rc;
+      w->depth--;
+    }
+  } else {
+    uint64_t size = 0;
+    if (chum_port_file_size(w->path, &size) == 0) {
+      w->files++;
+      w->bytes += size;
+    }
+  }
+  w->len = saved;
+  w->path[saved] = '\0';
+  return 0;
+}
+
+int chum_node_dir_usage(const char *dir, uint64_t *files, uint64_t *bytes) {
+  if (!dir || !files || !bytes) return CHUM_ERR_INVAL;
+  usage_walk *w = calloc(1, sizeof *w);
+  if (!w) return CHUM_ERR_NOMEM;
+  size_t n = strlen(dir);
+  while (n > 1 && dir[n - 1] == '/') n--;
+  int rc = CHUM_ERR_NOBUF;
+  if (n < sizeof w->path) {
+    memcpy(w->path, dir, n);
+    w->path[n] = '\0';
+    w->len = n;
+    rc = chum_port_dir_list(w->path, usage_entry, w);
+    if (rc == 0) rc = w->rc;
+  }
+  *files = w->files;
+  *bytes = w->bytes;
+  free(w);
+  return rc;
+}

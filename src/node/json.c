@@ -290,3 +290,36 @@ done:
   cJSON_Delete(root);
   return rc;
 }
+
+int chum_node_seeds_parse(const char *json, size_t len, chum_node_seeds *seeds,
+                          char email[CHUM_NODE_EMAIL_MAX + 1], char name[CHUM_NODE_NAME_MAX + 1]) {
+  if (!json || !seeds) return CHUM_ERR_INVAL;
+  memset(seeds, 0, sizeof *seeds);
+  cJSON *root = cJSON_ParseWithLength(json, len);
+  if (!root) return CHUM_ERR_INVAL;
+  int rc = CHUM_ERR_INVAL;
+  chum_node_seeds s;
+  char e[CHUM_NODE_EMAIL_MAX + 1] = "", n[CHUM_NODE_NAME_MAX + 1] = "";
+  const cJSON *sd = cJSON_GetObjectItemCaseSensitive(root, "seeds");
+  if (!cJSON_IsObject(root) || !cJSON_IsObject(sd)) goto done;
+  if (get_hex(sd, "personEncryption", s.person_enc, 32) != 0 ||
+      get_hex(sd, "personSign", s.person_sign, 32) != 0 ||
+      get_hex(sd, "instanceEncryption", s.instance_enc, 32) != 0 ||
+      get_hex(sd, "instanceSign", s.instance_sign, 32) != 0)
+    goto done;
+  if (cJSON_GetObjectItemCaseSensitive(root, "personEmail") &&
+      get_text(root, "personEmail", e, sizeof e) != 0)
+    goto done;
+  if (cJSON_GetObjectItemCaseSensitive(root, "instanceName") &&
+      get_text(root, "instanceName", n, sizeof n) != 0)
+    goto done;
+  *seeds = s;
+  if (email) memcpy(email, e, strlen(e) + 1);
+  if (name) memcpy(name, n, strlen(n) + 1);
+  rc = 0;
+done:
+  chum_crypto_wipe(&s, sizeof s);
+  wipe_tree(root);
+  cJSON_Delete(root);
+  return rc;
+}
