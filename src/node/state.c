@@ -97,9 +97,29 @@ void chum_node_state_run_end(chum_node_state *st, uint64_t now_ms, uint64_t upti
 
 /* ---- JSON ---------------------------------------------------------------------------------------- */
 
-/* Numbers are written as JSON integers; readers (JS included) keep them exact up to 2^53. */
-int chum_node_state_to_json(const chum_node_state *st, char *out, size_t cap) {
-  if (!st || !out) return CHUM_ERR_INVAL;
+/* Numbers are written as JSON integers; readers (JS included) keep them exact up to 2^53, so
+ * larger values are written as 2^53 and the file always reads back. */
+#define JSON_SAFE_MAX 9007199254740992ull
+static unsigned long long js(uint64_t v) {
+  return (unsigned long long)(v > JSON_SAFE_MAX ? JSON_SAFE_MAX : v);
+}
+
+int chum_node_state_to_json(const chum_node_state *st_in, char *out, size_t cap) {
+  if (!st_in || !out) return CHUM_ERR_INVAL;
+  chum_node_state clamped = *st_in;
+  chum_node_state *st = &clamped;
+  for (int i = 0; i < CHUM_NODE_COUNTER__COUNT; i++) st->counters[i] = js(st->counters[i]);
+  st->processing_count = js(st->processing_count);
+  st->processing_total_us = js(st->processing_total_us);
+  st->runs = js(st->runs);
+  st->last_start_ms = js(st->last_start_ms);
+  st->last_seen_ms = js(st->last_seen_ms);
+  st->uptime_ms = js(st->uptime_ms);
+  st->store_objects = js(st->store_objects);
+  st->store_bytes = js(st->store_bytes);
+  st->error_total = js(st->error_total);
+  for (size_t i = 0; i < st->error_count && i < CHUM_NODE_MAX_ERRORS; i++)
+    st->errors[i].at_ms = js(st->errors[i].at_ms);
   node_buf b;
   node_buf_init(&b, out, cap);
   node_buf_puts(&b, "{\n  \"format\": 1,\n  \"metrics\": {");

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# The real `chum` binary: init, id, id --json, status, --help of every command, exit codes,
+# bad input, refusing to overwrite, --force, the 0600 secret files, and that a failed init
+# leaves nothing behind. Needs $CHUM (set by ctest); vectors from $CHUM_VECTORS_DIR.
+set -u
+CHUM=${CHUM:?set CHUM to the chum binary}
+VEC=${CHUM_VECTORS_DIR:-$(dirname "$0")/../../../shared/vectors}
+T=$(mktemp -d /tmp/chum-cli-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0 passes=0
+ok() { passes=$((passes + 1)); echo "ok - $1"; }
+bad() { fails=$((fails + 1)); echo "not ok - $1"; }
+# expect CODE NAME -- command…: run it, keep stdout/stderr in $T/out, $T/err
+expect() {
+  local code=$1 name=$2; shift 3
+  "$@" >"$T/out" 2>"$T/err"
+  local rc=$?
+  if [ "$rc" = "$code" ]; then ok "$name"; else
+    bad "$name (exit $rc, expected $code)"; sed 's/^/    /' "$T/err" | head -5; fi
+}
+has() { if grep -q -- "$2" "$3"; then ok "$1"; else bad "$1: no '$2' in $3"; sed 's/^/    /' "$3" | head -5; fi; }
+json_field() { # json_field FILE KEY → the string value of "KEY": "…" (first match)
+  sed -n "s/.*\"$2\": *\"\\([^\"]*\\)\".*/\\1/p" "$1" | head -1
+}
+files_in() { find "$1" -type f 2>/dev/null | wc -l; }
+
+D=$T/node
+
+# ---- help and usage -------------------------------------------------------------------------
+expect 0 "chum --help" -- "$CHUM" --help
+has "top-level help lists init" "init" "$T/out"
+for c in version init id status; do
+  expect 0 "chum $c --help" -- "$CHUM" "$c" --help
+  has "$c --help shows usage" "usage: chum $c" "$T/out"
+done
+expect 2 "no command is a usage error" -- "$CHUM"
+expect 2 "unknown command" -- "$CHUM" frobnicate
+expect 2 "unknown option" -- "$CHUM" --dir "$D" id --frob
+expect 2 "stray argument" -- "$CHUM" --dir "$D" status extra
+expect 2 "option without its value" -- "$CHUM" --dir "$D" init --email
+
+# ---- no node yet -----------------------------------------------------------------------------
+expect 1 "id without a node" -- "$CHUM" --dir "$D" id
+has "id says how to create a node" "chum init" "$T/err"
+expect 1 "status without a node" -- "$CHUM" --dir "$D" status
+
+# ---- bad input leaves nothing ------------------------------------------------------------------
+expect 2 "init without --email" -- "$CHUM" --dir "$D" init
+expect 2 "init with a bad e-mail" -- "$CHUM" --dir "$D" init --email "not-an-email"
+has "bad e-mail is explained" "invalid e-mail" "$T/err"
+expect 2 "init with a bad e-mail (two @)" -- "$CHUM" --dir "$D" init --email "a@b@c"
+expect 2 "init with a bad instance name" -- "$CHUM" --dir "$D" init --email a@b.c --instance " x"
+expect 2 "init with unknown capability" -- "$CHUM" --dir "$D" init --email a@b.c --caps fly
+if [ -e "$D" ]; then bad "bad input created $D"; else ok "bad input created nothing"; fi
+# Unwritable directory (tests run as root, so: a path under a regular file).
+echo plain >"$T/file"
+expect 1 "init under a regular file" -- "$CHUM" --dir "$T/file/sub/node" init --email a@b.c
+has "unwritable directory is explained" "not a directory" "$T/err"
+if [ "$(cat "$T/file")" = plain ]; then ok "the regular file is untouched"; else bad "file changed"; fi
+expect 1 "init where the directory is a file" -- "$CHUM" --dir "$T/file" init --email a@b.c
+# A failure half-way (something in the way of state.json.new) leaves no file behind.
+mkdir -p "$T/half/state.json.new"
+expect 1 "init failing half-way" -- "$CHUM" --dir "$T/half" init --email a@b.c --hwid 0242ac110002
+if [ "$(files_in "$T/half")" = 0 ]; then ok "no half-written files"; else
+  bad "files left behind: $(find "$T/half" -type f)"; fi
+
+# ---- init, id, status ---------------------------------------------------------------------------
+expect 0 "init" -- "$CHUM" --dir "$D" init --email me@example.org --hwid 0242ac110002
+has "init prints the node ID" "node ID" "$T/out"
+for f in identity.secret.json state.json; do
+  m=$(stat -c %a "$D/$f")
+  if [ "$m" = 600 ]; then ok "$f has mode 0600"; else bad "$f has mode $m"; fi
+done
+m=$(stat -c %a "$D")
+if [ "$m" = 700 ]; then ok "node directory has mode 0700"; else bad "node directory mode $m"; fi
+if [ "$(find "$D" -name '*.new' -o -name '*.old' -o -name '*.tmp-*' | wc -l)" = 0 ]; then
+  ok "no temporary files after init"; else bad "temporary files left"; fi
+expect 0 "id" -- "$CHUM" --dir "$D" id
+has "id shows the e-mail" "me@example.org" "$T/out"
+has "id shows the default instance name" "chum-0242ac110002" "$T/out"
+has "id shows capabilities" "chum8,pair" "$T/out"
+if grep -q "$(sed -n 's/.*"personKeySecret": "\(.*\)".*/\1/p' "$D/identity.secret.json")" "$T/out"; then
+  bad "id shows a secret key"; else ok "id shows no secret key"; fi
+expect 0 "id --json" -- "$CHUM" --dir "$D" id --json
+cp "$T/out" "$T/id.json"
+has "id --json is a public identity" '"type": "public"' "$T/id.json"
+for k in personEmail instanceName personKeyPublic personSignKeyPublic instanceKeyPublic \
+         instanceSignKeyPublic personId instanceId nodeId; do
+  has "id --json has $k" "\"$k\"" "$T/id.json"
+done
+# The node ID is SHA-256(hardware ID bytes ‖ instance ID hash bytes) (docs/node.md).
+inst=$(json_field "$T/id.json" instanceId)
+want=$(printf '%s' "0242ac110002$inst" | sed 's/../\\x&/g' | xargs -0 printf '%b' | sha256sum | cut -c1-64)
+if [ "$(json_field "$T/id.json" nodeId)" = "$want" ]; then ok "node ID bytes"; else
+  bad "node ID: $(json_field "$T/id.json" nodeId) != $want"; fi
+expect 0 "global options after the command" -- "$CHUM" id --dir "$D" --json -q
+has "--json after the command" '"nodeId"' "$T/out"
+
+expect 0 "status" -- "$CHUM" --dir "$D" status
+for w in "objects" "free" "has not run yet" "errors" "messages sent 0" "reconnections 0" \
+         "average processing"; do
+  has "status shows '$w'" "$w" "$T/out"
+done
+expect 0 "status --json" -- "$CHUM" --dir "$D" status --json
+for k in '"storage"' '"freeBytes"' '"health"' '"metrics"' '"messagesSent": 0' '"retries": 0' \
+         '"averageProcessingUs": 0' '"nodeId"'; do
+  has "status --json has $k" "$k" "$T/out"
+done
+
+# ---- refuse to overwrite; --force ------------------------------------------------------------------
+before=$(sha256sum "$D/identity.secret.json" "$D/node.json")
+expect 1 "init over an existing node" -- "$CHUM" --dir "$D" init --email other@example.org
+has "refusal mentions --force" "force" "$T/err"
+if [ "$(sha256sum "$D/identity.secret.json" "$D/node.json")" = "$before" ]; then
+  ok "existing node untouched"; else bad "existing node changed"; fi
+expect 0 "init --force" -- "$CHUM" --dir "$D" init --force --email other@example.org --instance kitchen
+expect 0 "id after --force" -- "$CHUM" --dir "$D" id
+has "--force replaced the identity" "other@example.org" "$T/out"
+has "--force took the instance name" "kitchen" "$T/out"
+if [ "$(stat -c %a "$D/identity.secret.json")" = 600 ]; then ok "secret still 0600 after --force"
+else bad "secret mode after --force"; fi
+# --force failing half-way keeps the old node whole.
+mkdir "$D/state.json.new"
+expect 1 "init --force failing half-way" -- "$CHUM" --dir "$D" init --force --email third@example.org
+rmdir "$D/state.json.new"
+expect 0 "id after the failed --force" -- "$CHUM" --dir "$D" id
+has "old node kept after a failed --force" "other@example.org" "$T/out"
+# A node.json edited by hand is detected.
+sed -i 's/other@example.org/evil@example.org/' "$D/node.json"
+expect 1 "id with a tampered node.json" -- "$CHUM" --dir "$D" id
+
+# ---- the identity vectors through the binary -----------------------------------------------------
+for who in alice bob carol; do
+  seed="$VEC/connection/identities/$who.json"
+  if [ ! -f "$seed" ]; then bad "missing vector $seed"; continue; fi
+  expect 0 "init from the $who seeds" -- "$CHUM" --dir "$T/$who" init --seed-file "$seed" --hwid 0242ac110002
+  expect 0 "id --json of $who" -- "$CHUM" --dir "$T/$who" id --json
+  for k in personEmail instanceName personKeyPublic personSignKeyPublic instanceKeyPublic \
+           instanceSignKeyPublic personId instanceId; do
+    got=$(json_field "$T/out" "$k")
+    want=$(json_field "$VEC/connection/identities/$who.public.json" "$k")
+    if [ -n "$want" ] && [ "$got" = "$want" ]; then ok "$who $k"; else bad "$who $k: '$got' != '$want'"; fi
+  done
+  # The secret file is one.models' secret identity.
+  for k in personKeySecret personSignKeySecret instanceKeySecret instanceSignKeySecret; do
+    got=$(json_field "$T/$who/identity.secret.json" "$k")
+    if grep -q "\"$k\": \"$got\"" "$VEC/connection/identities.json"; then ok "$who $k"; else bad "$who $k"; fi
+  done
+done
+
+echo "$passes passed, $fails failed"
+[ "$fails" = 0 ]
