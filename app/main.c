@@ -65,7 +65,8 @@ static void usage(FILE *out) {
           "  --dir DIR   node directory (default ./chum-data, or $CHUM_DIR)\n"
           "  --json      machine-readable output\n"
           "  -v, -q      more or less logging (repeat -v for more)\n"
-          "  -h, --help  this help; `chum COMMAND --help` for a command\n"
+          "  -h, --help  this help; `chum COMMAND --help` (or `chum help COMMAND`) for a command\n"
+          "  --version   the chum version\n"
           "\n"
           "commands:\n");
   for (size_t i = 0; i < command_count; i++)
@@ -100,6 +101,10 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       usage(stdout);
       return CLI_OK;
+    } else if (strcmp(a, "--version") == 0) {
+      char version[] = "version";
+      char *version_argv[2] = {version, NULL};
+      return cmd_version(&ctx, 1, version_argv);
     } else if (a[0] == '-') {
       cli_error("try 'chum --help'", "unknown option '%s'", a);
       return CLI_USAGE;
@@ -113,15 +118,35 @@ int main(int argc, char **argv) {
   }
   chum_log_set_sink(chum_log_stderr_sink, NULL);
   cli_apply_verbosity(&ctx);
+  /* `chum help [COMMAND]` is `chum --help` or `chum COMMAND --help`. */
+  char help_flag[] = "--help";
+  char *help_argv[3] = {NULL, help_flag, NULL};
+  if (strcmp(argv[i], "help") == 0) {
+    if (i + 1 >= argc) {
+      usage(stdout);
+      return CLI_OK;
+    }
+    help_argv[0] = argv[i + 1];
+    argv = help_argv;
+    argc = 2;
+    i = 0;
+  }
   for (size_t c = 0; c < command_count; c++) {
     if (strcmp(argv[i], commands[c].name) == 0) {
-      /* Global options may also follow the command name. */
+      /* Global options may also follow the command name (up to a "--"). */
+      enum { SUB_ARGS_MAX = 256 };
       int sub_argc = 0;
-      char *sub_argv[256];
-      for (int k = i; k < argc && sub_argc < 255; k++) {
-        if (k > i && strcmp(argv[k], "--json") == 0) {
+      char *sub_argv[SUB_ARGS_MAX + 1];
+      bool options_done = false;
+      for (int k = i; k < argc; k++) {
+        if (sub_argc == SUB_ARGS_MAX) {
+          cli_error(NULL, "too many arguments (at most %d)", SUB_ARGS_MAX);
+          return CLI_USAGE;
+        }
+        if (k > i && !options_done && strcmp(argv[k], "--") == 0) options_done = true;
+        if (k > i && !options_done && strcmp(argv[k], "--json") == 0) {
           ctx.json = true;
-        } else if (k > i && strcmp(argv[k], "--dir") == 0 && k + 1 < argc) {
+        } else if (k > i && !options_done && strcmp(argv[k], "--dir") == 0 && k + 1 < argc) {
           ctx.dir = argv[++k];
         } else {
           sub_argv[sub_argc++] = argv[k];

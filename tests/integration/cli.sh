@@ -33,6 +33,10 @@ for c in version init id status; do
   expect 0 "chum $c --help" -- "$CHUM" "$c" --help
   has "$c --help shows usage" "usage: chum $c" "$T/out"
 done
+expect 0 "chum help init" -- "$CHUM" help init
+has "help init shows init's usage" "usage: chum init" "$T/out"
+expect 0 "chum --version" -- "$CHUM" --version
+has "--version prints the version" "chum protocol 8" "$T/out"
 expect 2 "no command is a usage error" -- "$CHUM"
 expect 2 "unknown command" -- "$CHUM" frobnicate
 expect 2 "unknown option" -- "$CHUM" --dir "$D" id --frob
@@ -95,6 +99,7 @@ if [ "$(json_field "$T/id.json" nodeId)" = "$want" ]; then ok "node ID bytes"; e
   bad "node ID: $(json_field "$T/id.json" nodeId) != $want"; fi
 expect 0 "global options after the command" -- "$CHUM" id --dir "$D" --json -q
 has "--json after the command" '"nodeId"' "$T/out"
+expect 2 "options after -- are arguments" -- "$CHUM" --dir "$D" id -- --json
 
 expect 0 "status" -- "$CHUM" --dir "$D" status
 for w in "objects" "free" "has not run yet" "errors" "messages sent 0" "reconnections 0" \
