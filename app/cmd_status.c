@@ -106,10 +106,13 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv) {
     printf("},\n");
     printf("  \"metrics\": {\"messagesSent\": %" PRIu64 ", \"messagesReceived\": %" PRIu64
            ", \"retries\": %" PRIu64 ", \"reconnections\": %" PRIu64
-           ", \"processed\": %" PRIu64 ", \"averageProcessingUs\": %" PRIu64 "}\n}\n",
+           ", \"bytesSent\": %" PRIu64 ", \"bytesReceived\": %" PRIu64 ", \"drops\": %" PRIu64
+           ", \"queueDepth\": %" PRIu64 ", \"processed\": %" PRIu64
+           ", \"averageProcessingUs\": %" PRIu64 "}\n}\n",
            st.counters[CHUM_NODE_MESSAGES_SENT], st.counters[CHUM_NODE_MESSAGES_RECEIVED],
            st.counters[CHUM_NODE_RETRIES], st.counters[CHUM_NODE_RECONNECTIONS],
-           st.processing_count, avg_us);
+           st.counters[CHUM_NODE_BYTES_SENT], st.counters[CHUM_NODE_BYTES_RECEIVED],
+           st.counters[CHUM_NODE_DROPS], st.queue_depth, st.processing_count, avg_us);
     return CLI_OK;
   }
 
@@ -148,6 +151,10 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv) {
          ", reconnections %" PRIu64 "\n",
          st.counters[CHUM_NODE_MESSAGES_SENT], st.counters[CHUM_NODE_MESSAGES_RECEIVED],
          st.counters[CHUM_NODE_RETRIES], st.counters[CHUM_NODE_RECONNECTIONS]);
+  fmt_bytes(st.counters[CHUM_NODE_BYTES_SENT], b1, sizeof b1);
+  fmt_bytes(st.counters[CHUM_NODE_BYTES_RECEIVED], b2, sizeof b2);
+  printf("              %s sent, %s received, %" PRIu64 " dropped, %" PRIu64 " queued\n", b1, b2,
+         st.counters[CHUM_NODE_DROPS], st.queue_depth);
   printf("              average processing time %" PRIu64 ".%03" PRIu64 " ms over %" PRIu64
          " messages\n",
          avg_us / 1000, avg_us % 1000, st.processing_count);

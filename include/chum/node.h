@@ -226,12 +226,15 @@ int chum_node_dir_usage(const char *dir, uint64_t *files, uint64_t *bytes);
 
 /* ---- state: health and metrics ---------------------------------------------------------------- */
 
-/** Counters a running node keeps (the seed's Metrics). */
+/** Counters a running node keeps: the seed's Metrics, plus bytes and drops (issue 4). */
 typedef enum chum_node_counter {
   CHUM_NODE_MESSAGES_SENT = 0,
   CHUM_NODE_MESSAGES_RECEIVED,
   CHUM_NODE_RETRIES,
   CHUM_NODE_RECONNECTIONS,
+  CHUM_NODE_BYTES_SENT,
+  CHUM_NODE_BYTES_RECEIVED,
+  CHUM_NODE_DROPS, /* messages refused because a queue was full */
   CHUM_NODE_COUNTER__COUNT
 } chum_node_counter;
 
@@ -248,6 +251,7 @@ typedef struct chum_node_state {
   uint64_t counters[CHUM_NODE_COUNTER__COUNT];
   uint64_t processing_count;    /* processed messages the average is over */
   uint64_t processing_total_us; /* their summed processing time, microseconds */
+  uint64_t queue_depth;         /* messages waiting in send queues (a gauge) */
   uint64_t runs;                /* times the node was started */
   uint64_t last_start_ms;       /* wall clock of the last start (0: never ran) */
   uint64_t last_seen_ms;        /* wall clock of the last save while running */
@@ -265,6 +269,9 @@ void chum_node_state_init(chum_node_state *st);
 
 /** Add |n| to a counter (saturating). CHUM_ERR_INVAL for an unknown counter. */
 int chum_node_state_count(chum_node_state *st, chum_node_counter which, uint64_t n);
+
+/** Set the queue-depth gauge (messages waiting in send queues now). */
+void chum_node_state_queue_depth(chum_node_state *st, uint64_t depth);
 
 /** Record the processing time of one message, in microseconds. */
 void chum_node_state_processing(chum_node_state *st, uint64_t us);

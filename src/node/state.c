@@ -14,7 +14,8 @@
 #include <string.h>
 
 static const char *const counter_names[CHUM_NODE_COUNTER__COUNT] = {
-    "messagesSent", "messagesReceived", "retries", "reconnections"};
+    "messagesSent", "messagesReceived", "retries", "reconnections",
+    "bytesSent",    "bytesReceived",    "drops"};
 
 void chum_node_state_init(chum_node_state *st) {
   if (st) memset(st, 0, sizeof *st);
@@ -28,6 +29,10 @@ int chum_node_state_count(chum_node_state *st, chum_node_counter which, uint64_t
   if (!st || (unsigned)which >= CHUM_NODE_COUNTER__COUNT) return CHUM_ERR_INVAL;
   st->counters[which] = sat_add(st->counters[which], n);
   return 0;
+}
+
+void chum_node_state_queue_depth(chum_node_state *st, uint64_t depth) {
+  if (st) st->queue_depth = depth;
 }
 
 void chum_node_state_processing(chum_node_state *st, uint64_t us) {
@@ -111,6 +116,7 @@ int chum_node_state_to_json(const chum_node_state *st_in, char *out, size_t cap)
   for (int i = 0; i < CHUM_NODE_COUNTER__COUNT; i++) st->counters[i] = js(st->counters[i]);
   st->processing_count = js(st->processing_count);
   st->processing_total_us = js(st->processing_total_us);
+  st->queue_depth = js(st->queue_depth);
   st->runs = js(st->runs);
   st->last_start_ms = js(st->last_start_ms);
   st->last_seen_ms = js(st->last_seen_ms);
@@ -125,8 +131,10 @@ int chum_node_state_to_json(const chum_node_state *st_in, char *out, size_t cap)
   node_buf_puts(&b, "{\n  \"format\": 1,\n  \"metrics\": {");
   for (int i = 0; i < CHUM_NODE_COUNTER__COUNT; i++)
     node_buf_printf(&b, "\n    \"%s\": %llu,", counter_names[i], (unsigned long long)st->counters[i]);
-  node_buf_printf(&b, "\n    \"processingCount\": %llu,\n    \"processingTotalUs\": %llu\n  },",
-                  (unsigned long long)st->processing_count,
+  node_buf_printf(&b,
+                  "\n    \"queueDepth\": %llu,\n    \"processingCount\": %llu,\n"
+                  "    \"processingTotalUs\": %llu\n  },",
+                  (unsigned long long)st->queue_depth, (unsigned long long)st->processing_count,
                   (unsigned long long)st->processing_total_us);
   node_buf_printf(&b,
                   "\n  \"health\": {\n    \"runs\": %llu,\n    \"lastStart\": %llu,\n"
@@ -185,6 +193,7 @@ int chum_node_state_parse(const char *json, size_t len, chum_node_state *st) {
   for (int i = 0; i < CHUM_NODE_COUNTER__COUNT; i++)
     if (num_field(m, counter_names[i], &st->counters[i])) goto done;
   if (num_field(m, "processingCount", &st->processing_count) ||
+      num_field(m, "queueDepth", &st->queue_depth) ||
       num_field(m, "processingTotalUs", &st->processing_total_us) ||
       num_field(h, "runs", &st->runs) || num_field(h, "lastStart", &st->last_start_ms) ||
       num_field(h, "lastSeen", &st->last_seen_ms) || num_field(h, "uptimeMs", &st->uptime_ms) ||

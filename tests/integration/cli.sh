@@ -112,6 +112,38 @@ for k in '"storage"' '"freeBytes"' '"health"' '"metrics"' '"messagesSent": 0' '"
   has "status --json has $k" "$k" "$T/out"
 done
 
+# ---- status reads the state file the running node keeps -----------------------------------------
+now=$(date +%s%3N)
+cat >"$D/state.json" <<EOS
+{"format": 1,
+ "metrics": {"messagesSent": 42, "messagesReceived": 40, "retries": 3, "reconnections": 2,
+             "bytesSent": 2048, "bytesReceived": 1024, "drops": 1, "queueDepth": 5,
+             "processingCount": 4, "processingTotalUs": 10000},
+ "health": {"runs": 3, "lastStart": $((now - 65000)), "lastSeen": $now, "uptimeMs": 65000,
+            "running": true, "errorTotal": 9},
+ "storage": {"objects": 12, "bytes": 3456},
+ "errors": [{"at": $now, "code": -7, "module": "conn", "message": "keepalive timeout from peer"}]}
+EOS
+expect 0 "status of a running node" -- "$CHUM" --dir "$D" status
+for w in "messages sent 42, received 40, retries 3, reconnections 2" "2.0 KiB sent" \
+         "1 dropped, 5 queued" "average processing time 2.500 ms over 4 messages" \
+         "running since" "up 1m 05s" "12 objects" "9 in total" "CHUM_ERR_TIMEOUT" \
+         "keepalive timeout from peer"; do
+  has "status shows '$w'" "$w" "$T/out"
+done
+expect 0 "status --json of a running node" -- "$CHUM" --dir "$D" status --json
+for k in '"messagesSent": 42' '"running": true' '"averageProcessingUs": 2500' '"objects": 12' \
+         '"error": "CHUM_ERR_TIMEOUT"' '"queueDepth": 5'; do
+  has "status --json has $k" "$k" "$T/out"
+done
+# A node that stopped saving long ago is not running any more.
+sed -i "s/\"lastSeen\": $now/\"lastSeen\": $((now - 3600000))/" "$D/state.json"
+expect 0 "status of a node that stopped without notice" -- "$CHUM" --dir "$D" status
+has "unclean stop is reported" "without a clean shutdown" "$T/out"
+echo 'garbage' >"$D/state.json"
+expect 0 "status with a damaged state file" -- "$CHUM" --dir "$D" status
+has "damaged state file is reported" "state file unreadable" "$T/out"
+
 # ---- refuse to overwrite; --force ------------------------------------------------------------------
 before=$(sha256sum "$D/identity.secret.json" "$D/node.json")
 expect 1 "init over an existing node" -- "$CHUM" --dir "$D" init --email other@example.org

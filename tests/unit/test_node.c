@@ -408,6 +408,10 @@ TEST(state_json_round_trip) {
   chum_node_state_init(&st);
   chum_node_state_count(&st, CHUM_NODE_MESSAGES_SENT, 42);
   chum_node_state_count(&st, CHUM_NODE_RECONNECTIONS, 7);
+  chum_node_state_count(&st, CHUM_NODE_BYTES_SENT, 1u << 20);
+  chum_node_state_count(&st, CHUM_NODE_BYTES_RECEIVED, 99);
+  chum_node_state_count(&st, CHUM_NODE_DROPS, 1);
+  chum_node_state_queue_depth(&st, 17);
   chum_node_state_processing(&st, 1234);
   chum_node_state_run_begin(&st, 1795640000000ull);
   chum_node_state_error(&st, 1795640000001ull, "ws", CHUM_ERR_PROTO, "bad \"frame\"\n\\ é");
