@@ -4,6 +4,8 @@
 
 #include "chum/crypto.h"
 #include "chum/err.h"
+#include "chum/log.h"
+#include "chum/object.h"
 #include "node_internal.h"
 
 #include <string.h>
@@ -40,30 +42,59 @@ void chum_node_keys_wipe(chum_node_keys *keys) {
 }
 
 /* ---- ID objects ----------------------------------------------------------------------------------
- * Written here, in the exact forms of spec/objects.md §2/§3/§7, because these three fixed shapes
- * are all a node needs; they are checked byte for byte against
- * ../shared/vectors/connection/identities.json (tests/interop/test_node_identity.c). */
+ * Encoded by the object module (src/object, spec/objects.md §2-§7) from the JSON form, with the
+ * core recipes; checked byte for byte against ../shared/vectors/connection/identities.json
+ * (tests/interop/test_node_identity.c). */
 
-/* ESC (spec/objects.md §3): & → &amp; (first), < → &lt;, > → &gt;; nothing else. */
-static void put_escaped(node_buf *b, const char *s) {
-  for (; *s; s++) {
-    if (*s == '&') node_buf_puts(b, "&amp;");
-    else if (*s == '<') node_buf_puts(b, "&lt;");
-    else if (*s == '>') node_buf_puts(b, "&gt;");
-    else node_buf_put(b, s, 1);
+/* Encode |json| with the core recipes into |out| (NUL added). Returns the length. */
+static int encode_object(const char *json, size_t json_len, unsigned flags, char *out,
+                         size_t cap) {
+  if (cap == 0) return CHUM_ERR_NOBUF;
+  chum_recipes *r = NULL;
+  int rc = chum_recipes_new(&r, CHUM_RECIPES_CORE_ONLY);
+  if (rc != 0) return rc;
+  size_t n = 0;
+  chum_object_error err;
+  memset(&err, 0, sizeof err);
+  rc = chum_object_encode_json(r, json, json_len, flags, out, cap - 1, &n, &err);
+  chum_recipes_free(r);
+  if (rc != 0) {
+    out[0] = '\0';
+    if (rc != CHUM_ERR_NOBUF)
+      CHUM_LOGE("node", "cannot encode %s: %s (%s)", json, err.message, err.code);
+    return rc;
   }
+  out[n] = '\0';
+  return (int)n;
 }
+
+/* The JSON form of an object whose properties are all strings: {"$type$":T,k1:v1,…}. */
+static int object_json(char *out, size_t cap, const char *type, const char *const *kv, size_t n) {
+  node_buf b;
+  node_buf_init(&b, out, cap);
+  node_buf_puts(&b, "{\"$type$\":");
+  node_buf_json_string(&b, type);
+  for (size_t i = 0; i + 1 < n; i += 2) {
+    node_buf_puts(&b, ",");
+    node_buf_json_string(&b, kv[i]);
+    node_buf_puts(&b, ":");
+    node_buf_json_string(&b, kv[i + 1]);
+  }
+  node_buf_puts(&b, "}");
+  return node_buf_finish(&b);
+}
+
+/* JSON escapes of a name can take 6 bytes per byte (\u00XX). */
+#define NODE_JSON_MAX (128 + 6 * (CHUM_NODE_EMAIL_MAX + CHUM_NODE_NAME_MAX))
 
 int chum_node_person_id_microdata(const char *email, char *out, size_t cap) {
   if (!email || !out) return CHUM_ERR_INVAL;
   if (!node_utf8_valid(email, strlen(email))) return CHUM_ERR_UTF8;
-  node_buf b;
-  node_buf_init(&b, out, cap);
-  node_buf_puts(&b, "<div data-id-object=\"true\" itemscope itemtype=\"//refin.io/Person\">"
-                    "<span itemprop=\"email\">");
-  put_escaped(&b, email);
-  node_buf_puts(&b, "</span></div>");
-  return node_buf_finish(&b);
+  char json[NODE_JSON_MAX];
+  const char *kv[] = {"email", email};
+  int n = object_json(json, sizeof json, "Person", kv, 2);
+  if (n < 0) return CHUM_ERR_TOOBIG;
+  return encode_object(json, (size_t)n, CHUM_OBJ_ID, out, cap);
 }
 
 int chum_node_instance_id_microdata(const char *name, const char *person_id, char *out,
@@ -71,33 +102,24 @@ int chum_node_instance_id_microdata(const char *name, const char *person_id, cha
   if (!name || !person_id || !out) return CHUM_ERR_INVAL;
   if (!chum_is_hash_hex(person_id, strlen(person_id))) return CHUM_ERR_INVAL;
   if (!node_utf8_valid(name, strlen(name))) return CHUM_ERR_UTF8;
-  node_buf b;
-  node_buf_init(&b, out, cap);
-  node_buf_puts(&b, "<div data-id-object=\"true\" itemscope itemtype=\"//refin.io/Instance\">"
-                    "<span itemprop=\"name\">");
-  put_escaped(&b, name);
-  node_buf_puts(&b, "</span><a itemprop=\"owner\" data-type=\"id\">");
-  node_buf_puts(&b, person_id);
-  node_buf_puts(&b, "</a></div>");
-  return node_buf_finish(&b);
+  char json[NODE_JSON_MAX];
+  const char *kv[] = {"name", name, "owner", person_id};
+  int n = object_json(json, sizeof json, "Instance", kv, 4);
+  if (n < 0) return CHUM_ERR_TOOBIG;
+  return encode_object(json, (size_t)n, CHUM_OBJ_ID, out, cap);
 }
 
 int chum_node_keys_microdata(const char *owner, const uint8_t enc_pk[32],
                              const uint8_t sign_pk[32], char *out, size_t cap) {
   if (!owner || !enc_pk || !sign_pk || !out) return CHUM_ERR_INVAL;
   if (!chum_is_hash_hex(owner, strlen(owner))) return CHUM_ERR_INVAL;
-  node_buf b;
-  node_buf_init(&b, out, cap);
-  /* Keys is unversioned: rules owner (refId), publicKey, publicSignKey (strings). */
-  node_buf_puts(&b, "<div itemscope itemtype=\"//refin.io/Keys\"><a itemprop=\"owner\" "
-                    "data-type=\"id\">");
-  node_buf_puts(&b, owner);
-  node_buf_puts(&b, "</a><span itemprop=\"publicKey\">");
-  node_buf_hex(&b, enc_pk, 32);
-  node_buf_puts(&b, "</span><span itemprop=\"publicSignKey\">");
-  node_buf_hex(&b, sign_pk, 32);
-  node_buf_puts(&b, "</span></div>");
-  return node_buf_finish(&b);
+  char pk[65], spk[65], json[400];
+  chum_hex_encode(enc_pk, 32, pk, sizeof pk);
+  chum_hex_encode(sign_pk, 32, spk, sizeof spk);
+  const char *kv[] = {"owner", owner, "publicKey", pk, "publicSignKey", spk};
+  int n = object_json(json, sizeof json, "Keys", kv, 6);
+  if (n < 0) return CHUM_ERR_INTERNAL;
+  return encode_object(json, (size_t)n, 0, out, cap);
 }
 
 /* Largest ID microdata: fixed markup plus an escaped e-mail / name (≤ 5 bytes per byte). */
