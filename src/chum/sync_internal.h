@@ -1,0 +1,73 @@
+/* chum: internals shared by the exporter and the importer (not a public header). */
+#ifndef CHUM_SYNC_INTERNAL_H
+#define CHUM_SYNC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chum/sync.h"
+
+/* ---- a set of 32-byte hashes (open addressing, grows up to a limit) -------------------- */
+typedef struct sync_hashset {
+  uint8_t (*keys)[32];
+  uint8_t *used;
+  size_t cap;   /* slots, a power of two or 0 */
+  size_t count; /* keys held */
+  size_t limit; /* most keys ever held; adding more fails with CHUM_ERR_TOOBIG */
+} sync_hashset;
+
+void sync_hashset_init(sync_hashset *s, size_t limit);
+void sync_hashset_free(sync_hashset *s);
+void sync_hashset_clear(sync_hashset *s);
+/** 1 if present. */
+int sync_hashset_has(const sync_hashset *s, const uint8_t key[32]);
+/** 1 if added, 0 if it was present, CHUM_ERR_NOMEM / CHUM_ERR_TOOBIG. */
+int sync_hashset_add(sync_hashset *s, const uint8_t key[32]);
+
+/* ---- a growable text buffer with a size limit ------------------------------------------ */
+typedef struct sync_buf {
+  char *data;
+  size_t len, cap, limit;
+  int err; /* first error (sticky): CHUM_ERR_NOMEM or CHUM_ERR_TOOBIG */
+} sync_buf;
+
+void sync_buf_init(sync_buf *b, size_t limit);
+void sync_buf_free(sync_buf *b);
+void sync_buf_reset(sync_buf *b);
+void sync_buf_add(sync_buf *b, const char *s, size_t len);
+void sync_buf_adds(sync_buf *b, const char *s);
+void sync_buf_addhex(sync_buf *b, const uint8_t hash[32]);
+/** Append |s| as a JSON string literal (quotes included, JSON.stringify escaping). */
+void sync_buf_addjson(sync_buf *b, const char *s, size_t len);
+
+/* ---- microdata scanning ------------------------------------------------------------------
+ * These read only what chum needs from *stored or hash-verified* microdata: the header, the
+ * references in document order, a few named properties of the fixed core types (Access,
+ * IdAccess, Group, version nodes). They rely on the serialisation rule that text never holds a
+ * raw '<' (spec/objects.md §3, §11), so every "<a " is a reference element. Full recipe-driven
+ * parsing belongs to the object module (src/object); see the store ops' check(). */
+
+/** Parse the outer element. |*is_id| is 1 for an ID object. The type name (without the
+ *  "//refin.io/" prefix) goes to |type| (NUL-terminated). CHUM_ERR_PROTO if malformed,
+ *  CHUM_ERR_NOBUF if the name is longer than cap-1. */
+int sync_md_header(const char *md, size_t len, int *is_id, char *type, size_t cap);
+
+/** Call |cb| for every reference element in document order (spec/objects.md §2: data-type
+ *  obj, id, blob, clob). |prop| limits it to the references of the top-level property
+ *  itemprop=|prop| (a single reference or a collection of them); NULL means all. A non-zero
+ *  return of |cb| stops and is returned. CHUM_ERR_PROTO for a malformed reference. */
+int sync_md_refs(const char *md, size_t len, const char *prop,
+                 int (*cb)(void *arg, chum_sync_kind kind, const uint8_t hash[32]), void *arg);
+
+/** The text of the top-level <span itemprop=|prop|>…</span> parsed as a number. */
+int sync_md_number(const char *md, size_t len, const char *prop, double *out);
+
+/** 1 if |hash| appears among the references of property |prop|. */
+int sync_md_prop_has(const char *md, size_t len, const char *prop, const uint8_t hash[32]);
+
+/** Hex helpers. */
+int sync_hex32(const char *s, size_t len, uint8_t out[32]);
+void sync_tohex(const uint8_t hash[32], char out[65]);
+
+/** The spec's limit names, resolved with defaults (include/chum/config.h). */
+#endif
