@@ -121,5 +121,6 @@ int cmd_version(cli_ctx *ctx, int argc, char **argv);
 int cmd_init(cli_ctx *ctx, int argc, char **argv);
 int cmd_id(cli_ctx *ctx, int argc, char **argv);
 int cmd_status(cli_ctx *ctx, int argc, char **argv);
+int cmd_ws(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ static const cli_command commands[] = {
     {"init", "create a node: ONE identity, keys, node ID", cmd_init},
     {"id", "show the node's public identity", cmd_id},
     {"status", "show identity, storage, health and metrics", cmd_status},
+    {"ws", "WebSocket diagnostics: echo server and client (serve, connect)", cmd_ws},
 };
 
 static const size_t command_count = sizeof commands / sizeof commands[0];

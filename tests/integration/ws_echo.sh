@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# chum ws serve / chum ws connect over a real socket on 127.0.0.1, then interop with an
+# independent implementation (Python websockets, Debian python3-websockets) both ways, and
+# the Autobahn-style negative cases over raw sockets. Everything stays on 127.0.0.1; every
+# process is bounded by `timeout` and killed by the trap.
+set -u
+CHUM=${CHUM:?CHUM must point at the chum binary}
+HERE=$(cd "$(dirname "$0")" && pwd)
+PEER="/usr/bin/python3 $HERE/ws_peer.py"
+T=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+fails=0
+pass=0
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
+bad() { echo "not ok - $*"; fails=$((fails + 1)); }
+
+start_server() { # args: extra options; sets PORT and SPID
+  : > "$T/serve.out"
+  timeout 120 "$CHUM" ws serve --listen 127.0.0.1:0 "$@" > "$T/serve.out" 2> "$T/serve.err" &
+  SPID=$!
+  PIDS+=("$SPID")
+  for _ in $(seq 1 100); do
+    PORT=$(sed -n 's#^listening ws://127.0.0.1:\([0-9]*\)/$#\1#p' "$T/serve.out")
+    [ -n "$PORT" ] && return 0
+    sleep 0.05
+  done
+  echo "server did not start:"; cat "$T/serve.err"; exit 1
+}
+
+# ---- 1. chum <-> chum echo --------------------------------------------------------------------
+start_server --echo
+{
+  echo "hello"
+  echo "ünïcödé ✓"
+  head -c 6000 /dev/zero | tr '\0' 'x'; echo
+  for i in $(seq 1 200); do echo "line $i"; done
+} > "$T/in.txt"
+timeout 30 "$CHUM" ws connect "ws://127.0.0.1:$PORT/chum" --metrics "$T/m.json" < "$T/in.txt" > "$T/out.txt" 2> "$T/c.err"
+rc=$?
+if [ $rc -eq 0 ] && cmp -s "$T/in.txt" "$T/out.txt"; then ok "chum echo: 203 lines (up to 6000 bytes) came back in order"
+else bad "chum echo (rc $rc)"; diff <(head -c 300 "$T/in.txt") <(head -c 300 "$T/out.txt") | head; cat "$T/c.err"; fi
+if grep -q '"messagesSent":203,' "$T/m.json" && grep -q '"messagesReceived":203,' "$T/m.json"; then ok "metrics file counts 203 sent and received"
+else bad "metrics: $(cat "$T/m.json" 2>/dev/null)"; fi
+
+# an oversize line is refused loudly by the sender, the rest still goes
+{ echo a; head -c 9000 /dev/zero | tr '\0' 'y'; echo; echo b; } | timeout 30 "$CHUM" ws connect "ws://127.0.0.1:$PORT/" > "$T/out2.txt" 2> "$T/c2.err"
+if [ "$(cat "$T/out2.txt")" = "$(printf 'a\nb')" ] && grep -q "too big\|exceeds" "$T/c2.err"; then ok "oversize line refused with a message, others delivered"
+else bad "oversize line: $(cat "$T/c2.err")"; fi
+
+# connecting to a closed port fails with exit 1 after the attempts
+timeout 60 "$CHUM" ws connect "ws://127.0.0.1:1/" --attempts 2 < /dev/null > /dev/null 2> "$T/c3.err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "could not connect" "$T/c3.err"; then ok "unreachable server: exit 1 with a reason"
+else bad "unreachable server: rc $rc $(cat "$T/c3.err")"; fi
+
+# usage errors
+"$CHUM" ws connect "wss://127.0.0.1:$PORT/" < /dev/null > /dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && ok "wss:// refused as a usage error (no TLS built in)" || bad "wss:// rc $rc"
+"$CHUM" ws --help | grep -q "chum ws serve" && ok "chum ws --help" || bad "chum ws --help"
+"$CHUM" ws serve --listen nonsense > /dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && ok "bad --listen is a usage error" || bad "bad --listen rc $rc"
+
+# ---- 2. print server, persistent mode across a killed client ---------------------------------
+kill "$SPID"; wait "$SPID" 2>/dev/null
+start_server --persist --dir "$T/srvdir"
+SDIR=$T/node
+printf 'p1\np2\np3\n' | timeout 30 "$CHUM" --dir "$SDIR" ws connect "ws://127.0.0.1:$PORT/" --persist > /dev/null 2> "$T/p.err"
+sleep 0.3
+if [ "$(cat "$T/serve.out" | grep -v '^listening')" = "$(printf 'p1\np2\np3')" ]; then ok "persistent mode delivers p1..p3"
+else bad "persistent mode: $(cat "$T/serve.out")"; fi
+# queue while the server is down, kill the client, restart both: delivered once
+kill "$SPID"; wait "$SPID" 2>/dev/null
+printf 'q1\nq2\n' > "$T/q.txt"
+( timeout -s KILL 2 "$CHUM" --dir "$SDIR" ws connect "ws://127.0.0.1:$PORT/" --persist --attempts 0 < "$T/q.txt" > /dev/null 2>&1 ) 2>/dev/null
+OLDPORT=$PORT
+timeout 120 "$CHUM" --dir "$T/srvdir" ws serve --listen "127.0.0.1:$OLDPORT" --persist > "$T/serve.out" 2> "$T/serve.err" &
+SPID=$!; PIDS+=("$SPID")
+sleep 0.3
+timeout 30 "$CHUM" --dir "$SDIR" ws connect "ws://127.0.0.1:$OLDPORT/" --persist < /dev/null > /dev/null 2> "$T/p2.err"
+sleep 0.3
+if [ "$(grep -v '^listening' "$T/serve.out")" = "$(printf 'q1\nq2')" ]; then ok "messages queued by a killed client survive the restart, delivered once"
+else bad "persistence across kill: '$(cat "$T/serve.out")' $(cat "$T/p2.err")"; fi
+kill "$SPID"; wait "$SPID" 2>/dev/null
+
+# ---- 3. independent implementations ---------------------------------------------------------
+if ! $PEER has-websockets 2>/dev/null; then
+  echo "skip - python3-websockets is not installed (Debian: python3-websockets)"
+else
+  start_server --echo
+  if timeout 60 $PEER ws-client "ws://127.0.0.1:$PORT/any/path" > "$T/py.out" 2>&1; then ok "$(tail -1 "$T/py.out" | sed 's/^ok - //')"
+  else bad "python client: $(cat "$T/py.out")"; fi
+  if timeout 60 $PEER negatives "$PORT" > "$T/neg.out" 2>&1; then ok "Autobahn-style negatives: $(grep -c '^ok' "$T/neg.out") cases"
+  else bad "negatives: $(cat "$T/neg.out")"; fi
+  kill "$SPID"; wait "$SPID" 2>/dev/null
+
+  rm -f "$T/pyport"
+  timeout 60 $PEER ws-server "$T/pyport" 3 > "$T/pys.out" 2>&1 &
+  PYS=$!; PIDS+=("$PYS")
+  for _ in $(seq 1 100); do [ -s "$T/pyport" ] && break; sleep 0.05; done
+  printf 'one\ntwo\nthree\n' | timeout 30 "$CHUM" ws connect "ws://127.0.0.1:$(cat "$T/pyport")/" > "$T/pyc.out" 2> "$T/pyc.err"
+  wait "$PYS"; prc=$?
+  if [ $prc -eq 0 ] && [ "$(cat "$T/pyc.out")" = "$(printf 'one\ntwo\nthree')" ]; then ok "$(tail -1 "$T/pys.out" | sed 's/^ok - //')"
+  else bad "chum client -> python server: rc $prc $(cat "$T/pys.out") $(cat "$T/pyc.err")"; fi
+fi
+
+rm -f "$T/mport"
+timeout 30 $PEER masked-server "$T/mport" > "$T/ms.out" 2>&1 &
+MS=$!; PIDS+=("$MS")
+for _ in $(seq 1 100); do [ -s "$T/mport" ] && break; sleep 0.05; done
+timeout 20 "$CHUM" ws connect "ws://127.0.0.1:$(cat "$T/mport")/" --attempts 1 < /dev/null > /dev/null 2>&1
+wait "$MS"; mrc=$?
+if [ $mrc -eq 0 ]; then ok "$(tail -1 "$T/ms.out" | sed 's/^ok - //')"; else bad "masked server frame: $(cat "$T/ms.out")"; fi
+
+echo "$pass passed, $fails failed"
+[ $fails -eq 0 ]
