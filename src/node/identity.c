@@ -46,18 +46,22 @@ void chum_node_keys_wipe(chum_node_keys *keys) {
  * core recipes; checked byte for byte against ../shared/vectors/connection/identities.json
  * (tests/interop/test_node_identity.c). */
 
-/* Encode |json| with the core recipes into |out| (NUL added). Returns the length. */
-static int encode_object(const char *json, size_t json_len, unsigned flags, char *out,
-                         size_t cap) {
+/* Encode |json| with recipes |r| (NULL: a registry of the core recipes made for this call)
+ * into |out| (NUL added). Returns the length. */
+static int encode_object(const chum_recipes *r, const char *json, size_t json_len, unsigned flags,
+                         char *out, size_t cap) {
   if (cap == 0) return CHUM_ERR_NOBUF;
-  chum_recipes *r = NULL;
-  int rc = chum_recipes_new(&r, CHUM_RECIPES_CORE_ONLY);
-  if (rc != 0) return rc;
+  chum_recipes *own = NULL;
+  if (!r) {
+    int rc = chum_recipes_new(&own, CHUM_RECIPES_CORE_ONLY);
+    if (rc != 0) return rc;
+    r = own;
+  }
   size_t n = 0;
   chum_object_error err;
   memset(&err, 0, sizeof err);
-  rc = chum_object_encode_json(r, json, json_len, flags, out, cap - 1, &n, &err);
-  chum_recipes_free(r);
+  int rc = chum_object_encode_json(r, json, json_len, flags, out, cap - 1, &n, &err);
+  chum_recipes_free(own);
   if (rc != 0) {
     out[0] = '\0';
     if (rc != CHUM_ERR_NOBUF)
@@ -87,18 +91,22 @@ static int object_json(char *out, size_t cap, const char *type, const char *cons
 /* JSON escapes of a name can take 6 bytes per byte (\u00XX). */
 #define NODE_JSON_MAX (128 + 6 * (CHUM_NODE_EMAIL_MAX + CHUM_NODE_NAME_MAX))
 
-int chum_node_person_id_microdata(const char *email, char *out, size_t cap) {
+static int person_id_microdata(const chum_recipes *r, const char *email, char *out, size_t cap) {
   if (!email || !out) return CHUM_ERR_INVAL;
   if (!node_utf8_valid(email, strlen(email))) return CHUM_ERR_UTF8;
   char json[NODE_JSON_MAX];
   const char *kv[] = {"email", email};
   int n = object_json(json, sizeof json, "Person", kv, 2);
   if (n < 0) return CHUM_ERR_TOOBIG;
-  return encode_object(json, (size_t)n, CHUM_OBJ_ID, out, cap);
+  return encode_object(r, json, (size_t)n, CHUM_OBJ_ID, out, cap);
 }
 
-int chum_node_instance_id_microdata(const char *name, const char *person_id, char *out,
-                                    size_t cap) {
+int chum_node_person_id_microdata(const char *email, char *out, size_t cap) {
+  return person_id_microdata(NULL, email, out, cap);
+}
+
+static int instance_id_microdata(const chum_recipes *r, const char *name, const char *person_id,
+                                 char *out, size_t cap) {
   if (!name || !person_id || !out) return CHUM_ERR_INVAL;
   if (!chum_is_hash_hex(person_id, strlen(person_id))) return CHUM_ERR_INVAL;
   if (!node_utf8_valid(name, strlen(name))) return CHUM_ERR_UTF8;
@@ -106,11 +114,16 @@ int chum_node_instance_id_microdata(const char *name, const char *person_id, cha
   const char *kv[] = {"name", name, "owner", person_id};
   int n = object_json(json, sizeof json, "Instance", kv, 4);
   if (n < 0) return CHUM_ERR_TOOBIG;
-  return encode_object(json, (size_t)n, CHUM_OBJ_ID, out, cap);
+  return encode_object(r, json, (size_t)n, CHUM_OBJ_ID, out, cap);
 }
 
-int chum_node_keys_microdata(const char *owner, const uint8_t enc_pk[32],
-                             const uint8_t sign_pk[32], char *out, size_t cap) {
+int chum_node_instance_id_microdata(const char *name, const char *person_id, char *out,
+                                    size_t cap) {
+  return instance_id_microdata(NULL, name, person_id, out, cap);
+}
+
+static int keys_microdata(const chum_recipes *r, const char *owner, const uint8_t enc_pk[32],
+                          const uint8_t sign_pk[32], char *out, size_t cap) {
   if (!owner || !enc_pk || !sign_pk || !out) return CHUM_ERR_INVAL;
   if (!chum_is_hash_hex(owner, strlen(owner))) return CHUM_ERR_INVAL;
   char pk[65], spk[65], json[400];
@@ -119,32 +132,45 @@ int chum_node_keys_microdata(const char *owner, const uint8_t enc_pk[32],
   const char *kv[] = {"owner", owner, "publicKey", pk, "publicSignKey", spk};
   int n = object_json(json, sizeof json, "Keys", kv, 6);
   if (n < 0) return CHUM_ERR_INTERNAL;
-  return encode_object(json, (size_t)n, 0, out, cap);
+  return encode_object(r, json, (size_t)n, 0, out, cap);
+}
+
+int chum_node_keys_microdata(const char *owner, const uint8_t enc_pk[32],
+                             const uint8_t sign_pk[32], char *out, size_t cap) {
+  return keys_microdata(NULL, owner, enc_pk, sign_pk, out, cap);
 }
 
 /* Largest ID microdata: fixed markup plus an escaped e-mail / name (≤ 5 bytes per byte). */
 #define NODE_MICRODATA_MAX (256 + 5 * (CHUM_NODE_EMAIL_MAX + CHUM_NODE_NAME_MAX))
 
-int chum_node_person_id(const char *email, char out[65]) {
+static int person_id(const chum_recipes *r, const char *email, char out[65]) {
   char md[NODE_MICRODATA_MAX];
-  int n = chum_node_person_id_microdata(email, md, sizeof md);
+  int n = person_id_microdata(r, email, md, sizeof md);
   if (n < 0) return n;
   chum_sha256_hex(md, (size_t)n, out);
   return 0;
+}
+
+static int instance_id(const chum_recipes *r, const char *name, const char *person, char out[65]) {
+  char md[NODE_MICRODATA_MAX];
+  int n = instance_id_microdata(r, name, person, md, sizeof md);
+  if (n < 0) return n;
+  chum_sha256_hex(md, (size_t)n, out);
+  return 0;
+}
+
+int chum_node_person_id(const char *email, char out[65]) {
+  return person_id(NULL, email, out);
 }
 
 int chum_node_instance_id(const char *name, const char *person_id, char out[65]) {
-  char md[NODE_MICRODATA_MAX];
-  int n = chum_node_instance_id_microdata(name, person_id, md, sizeof md);
-  if (n < 0) return n;
-  chum_sha256_hex(md, (size_t)n, out);
-  return 0;
+  return instance_id(NULL, name, person_id, out);
 }
 
-static int keys_hash(const char *owner, const uint8_t enc_pk[32], const uint8_t sign_pk[32],
-                     char out[65]) {
+static int keys_hash(const chum_recipes *r, const char *owner, const uint8_t enc_pk[32],
+                     const uint8_t sign_pk[32], char out[65]) {
   char md[400];
-  int n = chum_node_keys_microdata(owner, enc_pk, sign_pk, md, sizeof md);
+  int n = keys_microdata(r, owner, enc_pk, sign_pk, md, sizeof md);
   if (n < 0) return n;
   chum_sha256_hex(md, (size_t)n, out);
   return 0;
@@ -295,11 +321,17 @@ int chum_node_identity_derive(const char *email, const char *instance_name,
   id->hwid_len = hwid->len;
   size_t src = strnlen(hwid->source, sizeof hwid->source - 1);
   memcpy(id->hwid_source, hwid->source, src < sizeof id->hwid_source ? src : sizeof id->hwid_source - 1);
-  int rc = chum_node_person_id(email, id->person_id);
-  if (rc == 0) rc = chum_node_instance_id(instance_name, id->person_id, id->instance_id);
-  if (rc == 0) rc = keys_hash(id->person_id, id->person_enc_pk, id->person_sign_pk, id->person_keys_hash);
+  /* One recipe registry for all four objects. */
+  chum_recipes *r = NULL;
+  int rc = chum_recipes_new(&r, CHUM_RECIPES_CORE_ONLY);
+  if (rc == 0) rc = person_id(r, email, id->person_id);
+  if (rc == 0) rc = instance_id(r, instance_name, id->person_id, id->instance_id);
   if (rc == 0)
-    rc = keys_hash(id->instance_id, id->instance_enc_pk, id->instance_sign_pk, id->instance_keys_hash);
+    rc = keys_hash(r, id->person_id, id->person_enc_pk, id->person_sign_pk, id->person_keys_hash);
+  if (rc == 0)
+    rc = keys_hash(r, id->instance_id, id->instance_enc_pk, id->instance_sign_pk,
+                   id->instance_keys_hash);
+  chum_recipes_free(r);
   if (rc == 0) rc = chum_node_node_id(id->hwid, id->hwid_len, id->instance_id, id->node_id);
   return rc;
 }
