@@ -296,6 +296,16 @@ void chum_node_state_run_tick(chum_node_state *st, uint64_t now_ms, uint64_t upt
 /** The node stops cleanly: a last tick, running = false. */
 void chum_node_state_run_end(chum_node_state *st, uint64_t now_ms, uint64_t uptime_ms);
 
+/** For a running node's loop: update uptime and last-seen, and save state.json when
+ *  CHUM_NODE_STATE_SAVE_MS have passed since *last_save_mono_ms, or at once if |force| (start,
+ *  clean stop). Uptime = |now_mono_ms| - |start_mono_ms| (monotonic clock); |now_wall_ms| is
+ *  the wall clock. On success *last_save_mono_ms = |now_mono_ms|. Returns 1 if saved, 0 if not
+ *  due yet, or the save error (it is also recorded in |st| as an error of module "node").
+ *  The next call is due at *last_save_mono_ms + CHUM_NODE_STATE_SAVE_MS. */
+int chum_node_state_checkpoint(const char *dir, chum_node_state *st, uint64_t now_wall_ms,
+                               uint64_t now_mono_ms, uint64_t start_mono_ms,
+                               uint64_t *last_save_mono_ms, bool force);
+
 /** state.json text (one JSON object, indented). Returns the length, or CHUM_ERR_NOBUF. */
 int chum_node_state_to_json(const chum_node_state *st, char *out, size_t cap);
 

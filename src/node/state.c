@@ -261,3 +261,26 @@ int chum_node_state_save(const char *dir, const chum_node_state *st) {
   if (rc != 0) CHUM_LOGE("node", "cannot save %s: %s", p, chum_strerror(rc));
   return rc;
 }
+
+int chum_node_state_checkpoint(const char *dir, chum_node_state *st, uint64_t now_wall_ms,
+                               uint64_t now_mono_ms, uint64_t start_mono_ms,
+                               uint64_t *last_save_mono_ms, bool force) {
+  if (!dir || !st || !last_save_mono_ms) return CHUM_ERR_INVAL;
+  uint64_t up = now_mono_ms >= start_mono_ms ? now_mono_ms - start_mono_ms : 0;
+  st->last_seen_ms = now_wall_ms;
+  st->uptime_ms = up;
+  if (!force && now_mono_ms - *last_save_mono_ms < (uint64_t)CHUM_NODE_STATE_SAVE_MS &&
+      now_mono_ms >= *last_save_mono_ms)
+    return 0;
+  int rc = chum_node_state_save(dir, st);
+  if (rc != 0) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "cannot save the state file: %s", chum_strerror(rc));
+    chum_node_state_error(st, now_wall_ms, "node", rc, msg);
+    /* Try again after a full period rather than on every loop turn. */
+    *last_save_mono_ms = now_mono_ms;
+    return rc;
+  }
+  *last_save_mono_ms = now_mono_ms;
+  return 1;
+}

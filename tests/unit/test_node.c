@@ -442,6 +442,43 @@ TEST(state_json_round_trip) {
   chum_test_rmtree(dir);
 }
 
+/* A fake clock drives the checkpoint: saved at start, not again before the period, then again. */
+TEST(state_checkpoint) {
+  const char *tmp = chum_test_tmpdir("nodeckpt");
+  char dir[256], bad[300];
+  snprintf(dir, sizeof dir, "%s", tmp);
+  chum_node_state st, disk;
+  chum_node_state_init(&st);
+  uint64_t wall = 1795640000000ull, mono = 500, start = 500, last = 0;
+  chum_node_state_run_begin(&st, wall);
+  CHECK_EQ(chum_node_state_checkpoint(dir, &st, wall, mono, start, &last, true), 1);
+  CHECK_EQ(chum_node_state_load(dir, &disk), 0);
+  CHECK(disk.running);
+  CHECK_EQ(disk.runs, 1);
+  chum_node_state_count(&st, CHUM_NODE_MESSAGES_SENT, 5);
+  CHECK_EQ(chum_node_state_checkpoint(dir, &st, wall + 1000, mono + 1000, start, &last, false), 0);
+  CHECK_EQ(st.uptime_ms, 1000);
+  CHECK_EQ(chum_node_state_load(dir, &disk), 0);
+  CHECK_EQ(disk.counters[CHUM_NODE_MESSAGES_SENT], 0); /* not saved yet */
+  uint64_t later = mono + CHUM_NODE_STATE_SAVE_MS;
+  CHECK_EQ(chum_node_state_checkpoint(dir, &st, wall + CHUM_NODE_STATE_SAVE_MS, later, start, &last, false), 1);
+  CHECK_EQ(last, later);
+  CHECK_EQ(chum_node_state_load(dir, &disk), 0);
+  CHECK_EQ(disk.counters[CHUM_NODE_MESSAGES_SENT], 5);
+  CHECK_EQ(disk.uptime_ms, CHUM_NODE_STATE_SAVE_MS);
+  chum_node_state_run_end(&st, wall + 20000, 20000);
+  CHECK_EQ(chum_node_state_checkpoint(dir, &st, wall + 20000, start + 20000, start, &last, true), 1);
+  CHECK_EQ(chum_node_state_load(dir, &disk), 0);
+  CHECK(!disk.running);
+  /* A save that fails is reported and remembered as an error. */
+  snprintf(bad, sizeof bad, "%s/missing/dir", dir);
+  chum_log_set_sink(NULL, NULL);
+  CHECK(chum_node_state_checkpoint(bad, &st, wall, start + 30000, start, &last, true) < 0);
+  chum_log_set_sink(chum_log_stderr_sink, NULL);
+  CHECK_STR(st.errors[st.error_count - 1].module, "node");
+  chum_test_rmtree(dir);
+}
+
 int main(void) {
   RUN(email_check);
   RUN(instance_name_check_and_default);
@@ -456,5 +493,6 @@ int main(void) {
   RUN(init_failure_leaves_nothing);
   RUN(state_counters_errors_runs);
   RUN(state_json_round_trip);
+  RUN(state_checkpoint);
   return chum_check_finish();
 }
