@@ -8,6 +8,7 @@
 #include "chum/config.h"
 #include "chum/err.h"
 #include "chum/log.h"
+#include "chum/object.h"
 #include "sync_internal.h"
 
 #define MOD "chum"
@@ -259,9 +260,24 @@ static int version_nodes(chum_exporter *e, const uint8_t idh[32], const char *ty
     PUSH(order, on, ocap, cur);
     /* predecessors: Change.prev, Merge.nodes; pushed so that the first is walked first */
     ref_list pred = {0};
-    if (sync_md_refs(e->md2, (size_t)n, "prev", collect_cb, &pred) < 0 ||
-        sync_md_refs(e->md2, (size_t)n, "nodes", collect_cb, &pred) < 0 || pred.rc < 0) {
-      rc = pred.rc < 0 ? pred.rc : CHUM_ERR_PROTO;
+    chum_version_node v;
+    if (chum_object_version_parse(e->md2, (size_t)n, &v) < 0) { /* src/object */
+      char hex[65];
+      sync_tohex(cur, hex);
+      chum_log(CHUM_LOG_WARN, MOD, "exporter: %s is not a version node; tree cut there", hex);
+      continue;
+    }
+    uint8_t ph[32];
+    if (v.kind == CHUM_VERSION_CHANGE && v.prev[0] && sync_hex32(v.prev, 64, ph) == 0)
+      collect_cb(&pred, CHUM_SYNC_OBJECT, ph);
+    if (v.kind == CHUM_VERSION_MERGE && v.node_count <= 8) {
+      for (size_t k = 0; k < v.node_count; k++)
+        if (sync_hex32(v.nodes[k], 64, ph) == 0) collect_cb(&pred, CHUM_SYNC_OBJECT, ph);
+    } else if (v.kind == CHUM_VERSION_MERGE) { /* more than the parser keeps: read them all */
+      sync_md_refs(e->md2, (size_t)n, "nodes", collect_cb, &pred);
+    }
+    if (pred.rc < 0) {
+      rc = pred.rc;
       free(pred.v);
       goto out;
     }

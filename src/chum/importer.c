@@ -8,6 +8,7 @@
 #include "chum/crypto.h"
 #include "chum/err.h"
 #include "chum/log.h"
+#include "chum/object.h"
 #include "sync_internal.h"
 
 #define MOD "chum"
@@ -211,9 +212,9 @@ static void root_failed(chum_importer *imp, const char *code, const char *why) {
 static double node_depth(chum_importer *imp, const uint8_t h[32]) {
   if (!imp->md && !(imp->md = malloc(CHUM_MAX_OBJECT_SIZE))) return -1;
   int n = OPS(imp)->read(CTX(imp), CHUM_SYNC_OBJECT, h, imp->md, CHUM_MAX_OBJECT_SIZE);
-  double d;
-  if (n < 0 || sync_md_number(imp->md, (size_t)n, "depth", &d) < 0) return -1;
-  return d;
+  chum_version_node v;
+  if (n < 0 || chum_object_version_parse(imp->md, (size_t)n, &v) < 0) return -1; /* src/object */
+  return v.depth;
 }
 
 /* End of a dataIdHash group: merge its deepest stored node into the local tree (§2 step 4),
@@ -419,34 +420,22 @@ static int present_cb(void *arg, chum_sync_kind kind, const uint8_t hash[32]) {
   return 0;
 }
 
-struct first_ref {
-  int found;
-  uint8_t hash[32];
-};
-
-static int first_obj_cb(void *arg, chum_sync_kind kind, const uint8_t hash[32]) {
-  struct first_ref *f = arg;
-  if (kind != CHUM_SYNC_OBJECT) return CHUM_ERR_PROTO;
-  f->found = 1;
-  memcpy(f->hash, hash, 32);
-  return 1;
-}
-
 /* §2 step 4: a version node's data object has ID hash dataIdHash (CI-CCI1) and type dataType
  * (CI-CCI2). The data arrived before the node (it is one of the node's children). */
 static int node_check(chum_importer *imp, const char *md, size_t len, const char **code,
                       const char **why) {
   const chum_sync_root *r = imp->cur;
-  struct first_ref f = {0, {0}};
-  if (sync_md_refs(md, len, "data", first_obj_cb, &f) != 1 || !f.found) {
-    *code = "CI-CCI1", *why = "version node without data";
+  chum_version_node v;
+  uint8_t data[32];
+  if (chum_object_version_parse(md, len, &v) < 0 || sync_hex32(v.data, 64, data) < 0) {
+    *code = "CI-CCI1", *why = "not a valid version node";
     return CHUM_ERR_PROTO;
   }
   if (!imp->md && !(imp->md = malloc(CHUM_MAX_OBJECT_SIZE))) {
     *code = "NOMEM", *why = "out of memory";
     return CHUM_ERR_NOMEM;
   }
-  int n = OPS(imp)->read(CTX(imp), CHUM_SYNC_OBJECT, f.hash, imp->md, CHUM_MAX_OBJECT_SIZE);
+  int n = OPS(imp)->read(CTX(imp), CHUM_SYNC_OBJECT, data, imp->md, CHUM_MAX_OBJECT_SIZE);
   uint8_t idh[32];
   int is_id;
   char type[64];

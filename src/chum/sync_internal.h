@@ -41,11 +41,11 @@ void sync_buf_addhex(sync_buf *b, const uint8_t hash[32]);
 void sync_buf_addjson(sync_buf *b, const char *s, size_t len);
 
 /* ---- microdata scanning ------------------------------------------------------------------
- * These read only what chum needs from *stored or hash-verified* microdata: the header, the
- * references in document order, a few named properties of the fixed core types (Access,
- * IdAccess, Group, version nodes). They rely on the serialisation rule that text never holds a
- * raw '<' (spec/objects.md §3, §11), so every "<a " is a reference element. Full recipe-driven
- * parsing belongs to the object module (src/object); see the store ops' check(). */
+ * The header and the references come from src/object (chum_object_type, chum_object_ref_next).
+ * What src/object does not offer is reading the references of one named top-level property
+ * without a recipe registry; chum needs that only for the fixed core types it interprets
+ * (Access.object/person/group, IdAccess.id, Group.person, VersionNodeMerge.nodes beyond 8),
+ * in stored, already validated microdata, where text never holds a raw '<' (objects.md §3). */
 
 /** Parse the outer element. |*is_id| is 1 for an ID object. The type name (without the
  *  "//refin.io/" prefix) goes to |type| (NUL-terminated). CHUM_ERR_PROTO if malformed,
@@ -59,9 +59,6 @@ int sync_md_header(const char *md, size_t len, int *is_id, char *type, size_t ca
 int sync_md_refs(const char *md, size_t len, const char *prop,
                  int (*cb)(void *arg, chum_sync_kind kind, const uint8_t hash[32]), void *arg);
 
-/** The text of the top-level <span itemprop=|prop|>…</span> parsed as a number. */
-int sync_md_number(const char *md, size_t len, const char *prop, double *out);
-
 /** 1 if |hash| appears among the references of property |prop|. */
 int sync_md_prop_has(const char *md, size_t len, const char *prop, const uint8_t hash[32]);
 
@@ -69,5 +66,4 @@ int sync_md_prop_has(const char *md, size_t len, const char *prop, const uint8_t
 int sync_hex32(const char *s, size_t len, uint8_t out[32]);
 void sync_tohex(const uint8_t hash[32], char out[65]);
 
-/** The spec's limit names, resolved with defaults (include/chum/config.h). */
 #endif

@@ -4,6 +4,7 @@
 
 #include "chum/crypto.h"
 #include "chum/err.h"
+#include "chum/object.h"
 #include "sync_internal.h"
 
 /* ---- hash set ------------------------------------------------------------------------- */
@@ -170,14 +171,6 @@ void sync_tohex(const uint8_t hash[32], char out[65]) { (void)chum_hex_encode(ha
 
 /* ---- microdata scanning ------------------------------------------------------------------ */
 
-static const char OBJ_HEAD[] = "<div itemscope itemtype=\"//refin.io/";
-static const char ID_HEAD[] = "<div data-id-object=\"true\" itemscope itemtype=\"//refin.io/";
-
-static int starts(const char *p, const char *end, const char *lit) {
-  size_t n = strlen(lit);
-  return (size_t)(end - p) >= n && memcmp(p, lit, n) == 0;
-}
-
 static const char *find(const char *p, const char *end, const char *lit) {
   size_t n = strlen(lit);
   while ((size_t)(end - p) >= n) {
@@ -190,47 +183,17 @@ static const char *find(const char *p, const char *end, const char *lit) {
 }
 
 int sync_md_header(const char *md, size_t len, int *is_id, char *type, size_t cap) {
-  const char *p = md, *end = md + len;
-  if (starts(p, end, OBJ_HEAD)) {
-    *is_id = 0;
-    p += sizeof(OBJ_HEAD) - 1;
-  } else if (starts(p, end, ID_HEAD)) {
-    *is_id = 1;
-    p += sizeof(ID_HEAD) - 1;
-  } else {
-    return CHUM_ERR_PROTO;
-  }
-  const char *q = find(p, end, "\">");
-  if (!q || q == p) return CHUM_ERR_PROTO;
-  size_t n = (size_t)(q - p);
-  for (size_t i = 0; i < n; i++)
-    if (p[i] == '"' || p[i] == '<' || p[i] == '>' || p[i] == ' ') return CHUM_ERR_PROTO;
-  if (n + 1 > cap) return CHUM_ERR_NOBUF;
-  memcpy(type, p, n);
-  type[n] = 0;
+  const char *t;
+  size_t tl;
+  if (chum_object_type(md, len, &t, &tl, is_id) < 0) return CHUM_ERR_PROTO; /* src/object */
+  for (size_t i = 0; i < tl; i++)
+    if (t[i] == ' ' || (unsigned char)t[i] < 0x20) return CHUM_ERR_PROTO;
+  if (tl + 1 > cap) return CHUM_ERR_NOBUF;
+  memcpy(type, t, tl);
+  type[tl] = 0;
   /* the object must end with its closing </div> (spec/objects.md §11 rule 4) */
-  if (len < 6 || memcmp(end - 6, "</div>", 6) != 0) return CHUM_ERR_PROTO;
+  if (len < 6 || memcmp(md + len - 6, "</div>", 6) != 0) return CHUM_ERR_PROTO;
   return 0;
-}
-
-/* One reference element starting at p ("<a "). Fills kind/hash, returns the end. */
-static const char *parse_ref(const char *p, const char *end, chum_sync_kind *kind,
-                             uint8_t hash[32]) {
-  const char *close = memchr(p, '>', (size_t)(end - p));
-  if (!close) return NULL;
-  const char *dt = find(p, close, "data-type=\"");
-  if (!dt) return NULL;
-  dt += 11;
-  size_t n = (size_t)(close - dt);
-  if (n == 4 && memcmp(dt, "obj\"", 4) == 0) *kind = CHUM_SYNC_OBJECT;
-  else if (n == 3 && memcmp(dt, "id\"", 3) == 0) *kind = CHUM_SYNC_ID;
-  else if (n == 5 && memcmp(dt, "blob\"", 5) == 0) *kind = CHUM_SYNC_BLOB;
-  else if (n == 5 && memcmp(dt, "clob\"", 5) == 0) *kind = CHUM_SYNC_CLOB;
-  else return NULL;
-  const char *h = close + 1;
-  if ((size_t)(end - h) < 64 + 4 || memcmp(h + 64, "</a>", 4) != 0) return NULL;
-  if (sync_hex32(h, 64, hash) < 0) return NULL;
-  return h + 68;
 }
 
 /* The [start, end) range of the top-level property |prop|'s element. */
@@ -276,6 +239,15 @@ static int prop_range(const char *md, size_t len, const char *prop, const char *
   }
 }
 
+static chum_sync_kind kind_of(chum_ref_kind k) {
+  switch (k) {
+  case CHUM_REF_ID: return CHUM_SYNC_ID;
+  case CHUM_REF_BLOB: return CHUM_SYNC_BLOB;
+  case CHUM_REF_CLOB: return CHUM_SYNC_CLOB;
+  default: return CHUM_SYNC_OBJECT;
+  }
+}
+
 int sync_md_refs(const char *md, size_t len, const char *prop,
                  int (*cb)(void *arg, chum_sync_kind kind, const uint8_t hash[32]), void *arg) {
   const char *p = md, *end = md + len;
@@ -284,34 +256,18 @@ int sync_md_refs(const char *md, size_t len, const char *prop,
     if (rc == CHUM_ERR_NOTFOUND) return 0; /* absent optional property: no references */
     if (rc < 0) return rc;
   }
+  /* the reference iterator of src/object, over the whole object or one property's element */
+  size_t pos = 0, n = (size_t)(end - p);
   for (;;) {
-    const char *q = find(p, end, "<a ");
-    if (!q) return 0;
-    chum_sync_kind kind;
+    chum_ref_kind k;
+    char hex[CHUM_HASH_HEX_SIZE];
     uint8_t hash[32];
-    p = parse_ref(q, end, &kind, hash);
-    if (!p) return CHUM_ERR_PROTO;
-    int rc = cb(arg, kind, hash);
+    int r = chum_object_ref_next(p, n, &pos, &k, hex);
+    if (r == 0) return 0;
+    if (r < 0 || sync_hex32(hex, 64, hash) < 0) return CHUM_ERR_PROTO;
+    int rc = cb(arg, kind_of(k), hash);
     if (rc) return rc;
   }
-}
-
-int sync_md_number(const char *md, size_t len, const char *prop, double *out) {
-  const char *s, *e;
-  int rc = prop_range(md, len, prop, &s, &e);
-  if (rc < 0) return rc;
-  const char *gt = memchr(s, '>', (size_t)(e - s));
-  const char *lt = gt ? memchr(gt, '<', (size_t)(e - gt)) : NULL;
-  if (!gt || !lt || lt - gt - 1 <= 0 || lt - gt - 1 > 40) return CHUM_ERR_PROTO;
-  char num[48];
-  size_t n = (size_t)(lt - gt - 1);
-  memcpy(num, gt + 1, n);
-  num[n] = 0;
-  char *stop;
-  double v = strtod(num, &stop);
-  if (*stop) return CHUM_ERR_PROTO;
-  *out = v;
-  return 0;
 }
 
 struct prop_has_arg {
