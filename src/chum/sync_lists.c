@@ -21,7 +21,7 @@ static int get_type(const cJSON *obj, const char *key, char *out, size_t cap) {
   if (n == 0 || n >= cap) return CHUM_ERR_PROTO;
   for (size_t i = 0; i < n; i++) {
     char c = v->valuestring[i];
-    if (c == '"' || c == '<' || c == '>' || c == ' ' || (unsigned char)c < 0x20) return CHUM_ERR_PROTO;
+    if (c == '"' || c == '\\' || c == '<' || c == '>' || c == ' ' || (unsigned char)c < 0x20) return CHUM_ERR_PROTO;
   }
   memcpy(out, v->valuestring, n + 1);
   return 0;
