@@ -29,7 +29,11 @@ D=$T/node
 # ---- help and usage -------------------------------------------------------------------------
 expect 0 "chum --help" -- "$CHUM" --help
 has "top-level help lists init" "init" "$T/out"
+cmds=$("$CHUM" --help | sed -n '/^commands:/,/^$/p' | awk 'NR > 1 && NF { print $1 }')
 for c in version init id status; do
+  case " $(echo $cmds) " in *" $c "*) ok "--help lists $c" ;; *) bad "--help does not list $c" ;; esac
+done
+for c in $cmds; do
   expect 0 "chum $c --help" -- "$CHUM" "$c" --help
   has "$c --help shows usage" "usage: chum $c" "$T/out"
 done
