@@ -18,6 +18,7 @@
 #define CHUM_NODE_H
 
 #include "chum/config.h"
+#include "chum/link.h"
 #include "chum/port.h"
 
 #include <stdbool.h>
@@ -269,6 +270,14 @@ void chum_node_state_init(chum_node_state *st);
 
 /** Add |n| to a counter (saturating). CHUM_ERR_INVAL for an unknown counter. */
 int chum_node_state_count(chum_node_state *st, chum_node_counter which, uint64_t n);
+
+/** Add what a link counted since |prev| (its metrics at the previous call; all zeros for a new
+ *  link) to the node's counters: messages and bytes sent and received, retries, reconnections,
+ *  drops, and processing time (the link's average times the messages received since). Then
+ *  *prev = *now. A counter that went backwards (a new link reusing |prev|) counts from zero.
+ *  The queue-depth gauge is left to the caller (it sums all links). */
+void chum_node_state_add_link(chum_node_state *st, const chum_link_metrics *now,
+                              chum_link_metrics *prev);
 
 /** Set the queue-depth gauge (messages waiting in send queues now). */
 void chum_node_state_queue_depth(chum_node_state *st, uint64_t depth);

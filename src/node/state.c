@@ -31,6 +31,31 @@ int chum_node_state_count(chum_node_state *st, chum_node_counter which, uint64_t
   return 0;
 }
 
+static uint64_t delta(uint64_t now, uint64_t prev) {
+  return now >= prev ? now - prev : now;
+}
+
+void chum_node_state_add_link(chum_node_state *st, const chum_link_metrics *now,
+                              chum_link_metrics *prev) {
+  if (!st || !now || !prev) return;
+  chum_node_state_count(st, CHUM_NODE_MESSAGES_SENT, delta(now->messages_sent, prev->messages_sent));
+  uint64_t received = delta(now->messages_received, prev->messages_received);
+  chum_node_state_count(st, CHUM_NODE_MESSAGES_RECEIVED, received);
+  chum_node_state_count(st, CHUM_NODE_BYTES_SENT, delta(now->bytes_sent, prev->bytes_sent));
+  chum_node_state_count(st, CHUM_NODE_BYTES_RECEIVED, delta(now->bytes_received, prev->bytes_received));
+  chum_node_state_count(st, CHUM_NODE_RETRIES, delta(now->retries, prev->retries));
+  chum_node_state_count(st, CHUM_NODE_RECONNECTIONS, delta(now->reconnections, prev->reconnections));
+  chum_node_state_count(st, CHUM_NODE_DROPS, delta(now->drops, prev->drops));
+  if (received && now->avg_processing_us) {
+    st->processing_count = sat_add(st->processing_count, received);
+    uint64_t total = now->avg_processing_us > UINT64_MAX / received
+                         ? UINT64_MAX
+                         : now->avg_processing_us * received;
+    st->processing_total_us = sat_add(st->processing_total_us, total);
+  }
+  *prev = *now;
+}
+
 void chum_node_state_queue_depth(chum_node_state *st, uint64_t depth) {
   if (st) st->queue_depth = depth;
 }

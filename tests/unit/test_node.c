@@ -442,6 +442,43 @@ TEST(state_json_round_trip) {
   chum_test_rmtree(dir);
 }
 
+TEST(state_from_link_metrics) {
+  chum_node_state st;
+  chum_node_state_init(&st);
+  chum_link_metrics prev, now;
+  memset(&prev, 0, sizeof prev);
+  memset(&now, 0, sizeof now);
+  now.messages_sent = 10;
+  now.messages_received = 4;
+  now.bytes_sent = 1000;
+  now.bytes_received = 400;
+  now.retries = 2;
+  now.reconnections = 1;
+  now.drops = 3;
+  now.avg_processing_us = 250;
+  chum_node_state_add_link(&st, &now, &prev);
+  CHECK_EQ(st.counters[CHUM_NODE_MESSAGES_SENT], 10);
+  CHECK_EQ(st.counters[CHUM_NODE_BYTES_RECEIVED], 400);
+  CHECK_EQ(st.counters[CHUM_NODE_DROPS], 3);
+  CHECK_EQ(chum_node_state_avg_processing_us(&st), 250);
+  CHECK_EQ(prev.messages_sent, 10);
+  /* Only the difference is added the next time. */
+  now.messages_sent = 15;
+  now.messages_received = 8;
+  now.avg_processing_us = 500;
+  chum_node_state_add_link(&st, &now, &prev);
+  CHECK_EQ(st.counters[CHUM_NODE_MESSAGES_SENT], 15);
+  CHECK_EQ(st.counters[CHUM_NODE_MESSAGES_RECEIVED], 8);
+  CHECK_EQ(st.counters[CHUM_NODE_RETRIES], 2);
+  CHECK_EQ(st.processing_count, 8);
+  CHECK_EQ(chum_node_state_avg_processing_us(&st), (4 * 250 + 4 * 500) / 8);
+  /* A fresh link behind the same |prev| counts from zero. */
+  memset(&now, 0, sizeof now);
+  now.messages_sent = 2;
+  chum_node_state_add_link(&st, &now, &prev);
+  CHECK_EQ(st.counters[CHUM_NODE_MESSAGES_SENT], 17);
+}
+
 /* A fake clock drives the checkpoint: saved at start, not again before the period, then again. */
 TEST(state_checkpoint) {
   const char *tmp = chum_test_tmpdir("nodeckpt");
@@ -494,5 +531,6 @@ int main(void) {
   RUN(state_counters_errors_runs);
   RUN(state_json_round_trip);
   RUN(state_checkpoint);
+  RUN(state_from_link_metrics);
   return chum_check_finish();
 }
