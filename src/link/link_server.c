@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define MOD "link"
-#define READS_PER_UPDATE 8
+#define READS_PER_UPDATE 16
 #define ACCEPTS_PER_UPDATE 16
 
 typedef struct client {

@@ -81,6 +81,10 @@ struct chum_ws {
   uint8_t pong[125];
   size_t pong_len;
 
+  /* masking keys: drawn 64 at a time (one call to the random source, not one per frame) */
+  uint8_t mask_pool[256];
+  size_t mask_pos;
+
   /* close */
   bool close_sent;
   bool connected_emitted;
@@ -105,6 +109,20 @@ static bool copy_str(char *dst, size_t cap, const char *src) {
 static int ws_random(chum_ws *ws, void *buf, size_t len) {
   if (ws->random) return ws->random(buf, len, ws->random_user);
   return chum_crypto_random(buf, len);
+}
+
+/* RFC 6455 §5.3: each masking key must be fresh and unpredictable. CSPRNG output taken in
+ * blocks is both; it saves a system call per frame. */
+static int next_mask(chum_ws *ws, uint8_t key[4]) {
+  if (ws->mask_pos == 0 || ws->mask_pos >= sizeof ws->mask_pool) {
+    if (ws_random(ws, ws->mask_pool, sizeof ws->mask_pool) != 0) return CHUM_ERR_CRYPTO;
+    ws->mask_pos = 0;
+  }
+  memcpy(key, ws->mask_pool + ws->mask_pos, 4);
+  chum_crypto_wipe(ws->mask_pool + ws->mask_pos, 4);
+  ws->mask_pos += 4;
+  if (ws->mask_pos >= sizeof ws->mask_pool) ws->mask_pos = 0;
+  return 0;
 }
 
 static void emit(chum_ws *ws, chum_ws_event_type type, const uint8_t *data, size_t len) {
@@ -176,7 +194,7 @@ static int write_frame(chum_ws *ws, uint8_t op, bool fin, const uint8_t *data, s
   h.length = len;
   h.masked = ws->role == CHUM_WS_CLIENT;
   /* RFC 6455 §5.3: a fresh unpredictable masking key for every client frame. */
-  if (h.masked && ws_random(ws, h.mask, 4) != 0) return CHUM_ERR_CRYPTO;
+  if (h.masked && next_mask(ws, h.mask) != 0) return CHUM_ERR_CRYPTO;
   uint8_t hb[HDR_MAX];
   int hl = chum_ws_frame_header_encode(&h, hb, sizeof hb);
   if (hl < 0) return hl;
@@ -911,7 +929,7 @@ int chum_ws_write_commit(chum_ws *ws, chum_ws_opcode op) {
   h.opcode = (uint8_t)op;
   h.length = len;
   h.masked = ws->role == CHUM_WS_CLIENT;
-  if (h.masked && ws_random(ws, h.mask, 4) != 0) return CHUM_ERR_CRYPTO;
+  if (h.masked && next_mask(ws, h.mask) != 0) return CHUM_ERR_CRYPTO;
   if (chum_ws_frame_header_encode(&h, p, hl) != (int)hl) return CHUM_ERR_INTERNAL;
   if (h.masked) chum_ws_mask(p + hl, len, h.mask, 0);
   ws->reserved = false;
