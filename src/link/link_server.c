@@ -202,6 +202,7 @@ static void accept_clients(chum_link_server *srv) {
     chum_ws_settings_init(&ws, CHUM_WS_SERVER);
     ws.max_message_size = srv->s.max_message_size;
     ws.oversize = srv->s.oversize;
+    ws.tx_buffer_size = chum_ws_tx_size_for(srv->s.max_message_size) + sizeof srv->rx;
     ws.server_subprotocols = srv->subprotocols[0] ? srv->subprotocols : NULL;
     ws.random = srv->s.ws_random;
     ws.random_user = srv->s.ws_random_user;
@@ -240,6 +241,13 @@ void chum_link_server_update(chum_link_server *srv, uint64_t now_ms) {
     if (!c->used) continue;
     const char *why = NULL;
     for (int k = 0; k < READS_PER_UPDATE && !chum_ws_is_closed(c->ws); k++) {
+      /* Flow control: read only while an answer to anything this read completes would fit
+       * (one whole message begun earlier, plus the read itself). A client that sends faster
+       * than it reads waits in its own TCP window; nothing is dropped. */
+      if (chum_ws_tx_free(c->ws) < srv->s.max_message_size + 14 + sizeof srv->rx) {
+        client_write(srv, c);
+        if (chum_ws_tx_free(c->ws) < srv->s.max_message_size + 14 + sizeof srv->rx) break;
+      }
       int n = srv->t->recv(srv->t->ctx, c->handle, srv->rx, sizeof srv->rx);
       if (n == CHUM_ERR_AGAIN) break;
       if (n <= 0) {
@@ -306,7 +314,8 @@ size_t chum_link_server_pollfds(const chum_link_server *srv, chum_pollfd *fds, s
     const client *c = &srv->clients[i];
     if (!c->used) continue;
     const uint8_t *d;
-    unsigned ev = CHUM_POLL_IN;
+    unsigned ev = 0;
+    if (chum_ws_tx_free(c->ws) >= srv->s.max_message_size + 14 + sizeof srv->rx) ev |= CHUM_POLL_IN;
     if (chum_ws_output(c->ws, &d) > 0) ev |= CHUM_POLL_OUT;
     fds[n++] = (chum_pollfd){c->handle, ev, 0};
   }

@@ -706,6 +706,36 @@ TEST(server_evicts_clients_that_stop_ponging) {
   chum_link_server_free(g_srv);
 }
 
+TEST(server_echo_under_load_loses_nothing) {
+  reset();
+  start_server(NULL);
+  g_echo = true;
+  chum_link_settings s;
+  settings(&s);
+  chum_link *l;
+  REQUIRE(chum_link_new(&l, &s, client_cb, failed_cb, &crec) == 0);
+  chum_link_connect(l, "ws://127.0.0.1:9000/", now);
+  step(l, 50);
+  REQUIRE(chum_link_is_connected(l));
+  static uint8_t big[8000];
+  memset(big, 'b', sizeof big);
+  int sent = 0;
+  for (int round = 0; round < 2000 && crec.bins < 200; round++) {
+    while (sent < 200 && chum_link_send(l, CHUM_WS_OP_BINARY, big, sizeof big, NULL) == 0) sent++;
+    chum_link_update(l, now);
+    chum_link_server_update(g_srv, now);
+    chum_link_update(l, now);
+    now += 1;
+  }
+  CHECK_EQ(crec.bins, 200);
+  chum_link_metrics m;
+  chum_link_server_get_metrics(g_srv, &m);
+  CHECK_EQ(m.drops, 0);
+  CHECK_EQ(m.messages_received, 200);
+  chum_link_free(l);
+  chum_link_server_free(g_srv);
+}
+
 TEST(persistence_survives_restart_without_duplicates) {
   reset();
   const char *dir = chum_test_tmpdir("link");
@@ -838,6 +868,7 @@ int main(void) {
   RUN(in_flight_messages_are_retried_then_given_up);
   RUN(server_cap_and_half_open_eviction);
   RUN(server_evicts_clients_that_stop_ponging);
+  RUN(server_echo_under_load_loses_nothing);
   RUN(persistence_survives_restart_without_duplicates);
   RUN(soak_reconnects_without_growth);
   net_reset();
