@@ -167,9 +167,41 @@
 #ifndef CHUM_VERSION_RETRY_MS
 #define CHUM_VERSION_RETRY_MS 300
 #endif
-/* F (sender policy): BLOB chunk size we send, bytes (any size is accepted). */
+/* D: BLOB chunk payload we send, bytes (any size is accepted). Node sends 65 536; we send
+ * 65 528 so that chunk + 8-byte id prefix is one 65 536-byte message that one.models passes
+ * through unfragmented (spec/rpc.md §6, chum.md "Behaviour of the real peers" 1). */
 #ifndef CHUM_FILE_CHUNK_SIZE
-#define CHUM_FILE_CHUNK_SIZE 65536
+#define CHUM_FILE_CHUNK_SIZE 65528
+#endif
+/* D: largest binary chunk payload an rpc may be configured to send, bytes. */
+#ifndef CHUM_RPC_MAX_CHUNK_SIZE
+#define CHUM_RPC_MAX_CHUNK_SIZE 65536
+#endif
+/* D: largest text stream message we send, in UTF-16 code units: one.models fragments strings
+ * of 16 384 units or more (spec/rpc.md §6, numbers.md). */
+#ifndef CHUM_RPC_TEXT_CHUNK_UNITS
+#define CHUM_RPC_TEXT_CHUNK_UNITS 16000
+#endif
+/* D: bytes read from a CLOB source at a time for a text stream (per open text stream). */
+#ifndef CHUM_RPC_TEXT_READ_SIZE
+#define CHUM_RPC_TEXT_READ_SIZE 16384
+#endif
+/* D: largest RPC text message received or sent, bytes. */
+#ifndef CHUM_RPC_MAX_MESSAGE_SIZE
+#define CHUM_RPC_MAX_MESSAGE_SIZE CHUM_MAX_MESSAGE_SIZE
+#endif
+/* D: the peer's requests we hold open at once (handler running, answer queued or streaming);
+ * one more closes the connection. */
+#ifndef CHUM_RPC_MAX_SERVING
+#define CHUM_RPC_MAX_SERVING 256
+#endif
+/* D: highest service id a handler may be registered for (chum uses 1-10). */
+#ifndef CHUM_RPC_MAX_SERVICE_ID
+#define CHUM_RPC_MAX_SERVICE_ID 16
+#endif
+/* D: most arguments of one request (chum's services take at most 2). */
+#ifndef CHUM_RPC_MAX_ARGS
+#define CHUM_RPC_MAX_ARGS 8
 #endif
 /* D: largest microdata object, bytes. */
 #ifndef CHUM_MAX_OBJECT_SIZE
