@@ -879,11 +879,22 @@ static int next_text_chunk(chum_rpc *rpc, int idx) {
   const char *tail = s->sent_first ? "\",\"encoding\":\"" CHUM_RPC_UNDEFINED_SENTINEL "\"}"
                                    : "\",\"encoding\":\"utf8\"}";
   size_t tl = strlen(tail);
-  size_t budget = rpc->set.text_chunk_units - (size_t)hl - tl;
+  /* Bytes per unit are at most 3, so the message fits rpc->chunk (≥ 3 × units, ≥ 256 bytes).
+   * A tiny budget with a long id still carries 12 units (≤ 36 bytes + head + tail < 256). */
+  size_t fixed = (size_t)hl + tl;
+  size_t budget = rpc->set.text_chunk_units > fixed + 12 ? rpc->set.text_chunk_units - fixed : 12;
   uint8_t *out = rpc->chunk;
   size_t o = (size_t)hl, units = 0, i = 0;
   memcpy(out, head, (size_t)hl);
   while (i < s->text_len) {
+    uint8_t c = s->text[i];
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') { /* plain ASCII: 1 unit, 1 byte */
+      if (units + 1 > budget) break;
+      out[o++] = c;
+      units++;
+      i++;
+      continue;
+    }
     uint32_t cp;
     int l = rpc_utf8_seq(s->text + i, s->text_len - i, &cp);
     if (l == -1 && !s->eof && s->text_len - i < 4) break; /* the rest comes with the next read */
@@ -900,11 +911,8 @@ static int next_text_chunk(chum_rpc *rpc, int idx) {
     if (jb == (size_t)l) {
       memcpy(out + o, s->text + i, (size_t)l);
     } else {
-      rpc_buf b;
-      rpc_buf_init(&b, 16);
-      rpc_buf_put_string(&b, (const char *)s->text + i, (size_t)l); /* "\x" with quotes */
-      memcpy(out + o, b.data + 1, b.len - 2);
-      rpc_buf_free(&b);
+      char tmp[8];
+      memcpy(out + o, rpc_json_escape(cp, tmp), jb);
     }
     o += jb;
     units += u;

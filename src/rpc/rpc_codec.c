@@ -170,7 +170,7 @@ int rpc_utf8_seq(const uint8_t *s, size_t n, uint32_t *cp) {
 
 /* JSON.stringify's escapes (ES2019 well-formed stringify): \" \\ \b \f \n \r \t, other control
  * characters as \u00xx with lowercase hex; everything else raw, including U+2028/2029 and DEL. */
-static const char *json_escape(uint32_t cp, char tmp[8]) {
+const char *rpc_json_escape(uint32_t cp, char tmp[8]) {
   switch (cp) {
     case '"': return "\\\"";
     case '\\': return "\\\\";
@@ -190,7 +190,7 @@ static const char *json_escape(uint32_t cp, char tmp[8]) {
 
 size_t rpc_json_char_units(uint32_t cp, size_t seqlen, size_t *json_bytes) {
   char tmp[8];
-  const char *esc = json_escape(cp, tmp);
+  const char *esc = rpc_json_escape(cp, tmp);
   if (esc) {
     *json_bytes = strlen(esc);
     return *json_bytes;
@@ -205,6 +205,10 @@ void rpc_buf_put_string(rpc_buf *b, const char *s, size_t n) {
   size_t run = 0; /* start of the pending run of raw bytes */
   size_t i = 0;
   while (i < n && !b->err) {
+    if (u[i] >= 0x20 && u[i] < 0x80 && u[i] != '"' && u[i] != '\\') { /* fast path: plain ASCII */
+      i++;
+      continue;
+    }
     uint32_t cp;
     int l = rpc_utf8_seq(u + i, n - i, &cp);
     if (l <= 0) {
@@ -212,7 +216,7 @@ void rpc_buf_put_string(rpc_buf *b, const char *s, size_t n) {
       return;
     }
     char tmp[8];
-    const char *esc = json_escape(cp, tmp);
+    const char *esc = rpc_json_escape(cp, tmp);
     if (esc) {
       rpc_buf_put(b, s + run, i - run);
       rpc_buf_puts(b, esc);

@@ -40,6 +40,9 @@ int rpc_format_number(double v, char *out, size_t cap);
  *  are a valid prefix of a longer sequence). Rejects overlongs, surrogates, > U+10FFFF. */
 int rpc_utf8_seq(const uint8_t *s, size_t n, uint32_t *cp);
 
+/** JSON.stringify's escape for |cp| (in |tmp| or static), or NULL when it goes raw. */
+const char *rpc_json_escape(uint32_t cp, char tmp[8]);
+
 /** UTF-16 units and JSON bytes of one character as JSON.stringify escapes it inside a string. */
 size_t rpc_json_char_units(uint32_t cp, size_t seqlen, size_t *json_bytes);
 

@@ -944,6 +944,31 @@ TEST(text_stream_cuts_at_characters_within_the_unit_budget) {
   chum_rpc_free(rpc);
 }
 
+TEST(text_stream_with_a_long_id_and_the_smallest_budget) {
+  /* found by fuzz_rpc_message: head + tail of a 2^53 id exceed a 64-unit budget */
+  chum_rpc_settings set;
+  chum_rpc_settings_init(&set);
+  set.text_chunk_units = 64;
+  chum_rpc *rpc = NULL;
+  CHECK_EQ(chum_rpc_new(&rpc, &set), 0);
+  REQUIRE(rpc);
+  svc_state s = {0};
+  s.mode = 1;
+  chum_rpc_register(rpc, 8, handler, &s);
+  CHECK_EQ(recv_text(rpc, "{\"requestId\":9007199254740992,\"type\":\"request\",\"serviceId\":8}", 0), 0);
+  const char *text = "\xf0\x9f\x98\x80\"\x01 some text \xe2\x80\x94 more text";
+  mem_source ms = {(const uint8_t *)text, strlen(text), 0, 0, 0, 0, 0, 0, 0};
+  CHECK_EQ(chum_rpc_reply_stream(rpc, CHUM_RPC_MAX_ID, CHUM_RPC_ENC_UTF8, &mem_src, &ms), 0);
+  static char got[256];
+  int messages = 0, ended = 0;
+  size_t n = collect_text_stream(rpc, CHUM_RPC_MAX_ID, got, sizeof got, 200, &messages, &ended);
+  CHECK(ended);
+  CHECK_EQ(n, strlen(text));
+  CHECK_STR(got, text);
+  CHECK(messages >= 3);
+  chum_rpc_free(rpc);
+}
+
 /* ---- two rpcs talking ---------------------------------------------------------------------- */
 
 static void pump(chum_rpc *a, chum_rpc *b, uint64_t now) {
@@ -1042,6 +1067,7 @@ int main(void) {
   RUN(binary_stream_is_pulled_one_chunk_at_a_time);
   RUN(write_stream_error_from_the_peer_stops_our_stream);
   RUN(text_stream_cuts_at_characters_within_the_unit_budget);
+  RUN(text_stream_with_a_long_id_and_the_smallest_budget);
   RUN(two_peers_exchange_requests_and_streams_both_ways);
   return chum_check_finish();
 }
