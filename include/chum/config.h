@@ -268,6 +268,11 @@
 #ifndef CHUM_MAX_INTERFACES
 #define CHUM_MAX_INTERFACES 8
 #endif
+/* F: LAMA forgets a device this long after its last presence, ms; we keep plain LAMA
+ * devices in the display-only list for as long. */
+#ifndef CHUM_LAMA_DEVICE_TIMEOUT_MS
+#define CHUM_LAMA_DEVICE_TIMEOUT_MS 30000
+#endif
 /* D: name-compression pointers followed in one DNS name. */
 #ifndef CHUM_DNS_MAX_POINTER_HOPS
 #define CHUM_DNS_MAX_POINTER_HOPS 16

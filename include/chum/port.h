@@ -116,6 +116,51 @@ typedef struct chum_pollfd {
  *  of ready descriptors (0 on timeout). EINTR returns 0. */
 int chum_port_poll(chum_pollfd *fds, size_t n, int timeout_ms);
 
+/* ---- UDP and interfaces (discovery: spec/discovery.md; ports/posix/udp.c) -------------- */
+
+/* An IP address and port in network byte order bytes; family 4 or 6 (0: none). */
+typedef struct chum_net_addr {
+  uint8_t family;   /* 4 or 6 */
+  uint8_t ip[16];   /* IPv4 in the first 4 bytes */
+  uint16_t port;    /* host order */
+  uint32_t scope;   /* IPv6 scope (interface index), 0 otherwise */
+} chum_net_addr;
+
+/* Text forms: chum_net_addr_str / chum_net_addr_parse in chum/disc.h (pure code). */
+
+/* UDP socket flags for chum_port_udp_open. */
+enum {
+  CHUM_UDP_BROADCAST = 1,   /* SO_BROADCAST: may send to 255.255.255.255 */
+  CHUM_UDP_REUSE = 2,       /* SO_REUSEADDR + SO_REUSEPORT: share the port (LAMA, avahi) */
+  CHUM_UDP_MULTICAST = 4    /* multicast TTL 255, loopback on, IP_MULTICAST_IF = |iface| */
+};
+/** Open a non-blocking IPv4 UDP socket bound to 0.0.0.0:|port| and to the interface |iface|
+ *  (SO_BINDTODEVICE; NULL or "" for none), with the CHUM_UDP_* |flags|; receiving also
+ *  records the IP TTL of each datagram. CHUM_ERR_EXISTS if the port is taken,
+ *  CHUM_ERR_NETWORK if the interface does not exist, CHUM_ERR_IO otherwise. */
+int chum_port_udp_open(const char *iface, uint16_t port, unsigned flags, int *fd);
+/** Join the IPv4 multicast |group| on |iface| (IP_ADD_MEMBERSHIP by interface index). */
+int chum_port_udp_join(int fd, const char *iface, const chum_net_addr *group);
+/** Send one datagram. The count sent, CHUM_ERR_AGAIN, or CHUM_ERR_IO / _NETWORK. */
+int chum_port_udp_send(int fd, const chum_net_addr *dst, const void *buf, size_t len);
+/** Receive one datagram: the length, or CHUM_ERR_AGAIN. |src| gets the source; |ttl| the IP
+ *  TTL (−1 if unknown; may be NULL). Datagrams longer than |cap| are CHUM_ERR_TOOBIG. */
+int chum_port_udp_recv(int fd, void *buf, size_t cap, chum_net_addr *src, int *ttl);
+
+typedef struct chum_iface_info {
+  char name[16];
+  unsigned index;
+  int up, loopback, multicast;
+  chum_net_addr addrs[8];  /* IPv4 first, then IPv6 */
+  uint8_t prefix[8];       /* prefix length of each address */
+  size_t naddrs;
+} chum_iface_info;
+
+/** The interface |name| and its addresses. CHUM_ERR_NOTFOUND if it does not exist. */
+int chum_port_iface_get(const char *name, chum_iface_info *out);
+/** All interfaces (up to |cap|); *n gets the count. */
+int chum_port_iface_list(chum_iface_info *out, size_t cap, size_t *n);
+
 #ifdef __cplusplus
 }
 #endif
