@@ -122,5 +122,8 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv);
 int cmd_id(cli_ctx *ctx, int argc, char **argv);
 int cmd_status(cli_ctx *ctx, int argc, char **argv);
 int cmd_ws(cli_ctx *ctx, int argc, char **argv);
+int cmd_discover(cli_ctx *ctx, int argc, char **argv);
+int cmd_peers(cli_ctx *ctx, int argc, char **argv);
+int cmd_topology(cli_ctx *ctx, int argc, char **argv);
 
 #endif

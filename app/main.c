@@ -16,6 +16,9 @@ static const cli_command commands[] = {
     {"id", "show the node's public identity", cmd_id},
     {"status", "show identity, storage, health and metrics", cmd_status},
     {"ws", "WebSocket diagnostics: echo server and client (serve, connect)", cmd_ws},
+    {"discover", "find nodes on named interfaces (UDP presence, mDNS)", cmd_discover},
+    {"peers", "show the peer table (discovered and configured peers)", cmd_peers},
+    {"topology", "show the network map (--json, --dot)", cmd_topology},
 };
 
 static const size_t command_count = sizeof commands / sizeof commands[0];

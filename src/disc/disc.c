@@ -23,6 +23,7 @@ typedef struct disc_iface {
   size_t naddrs;
   chum_mdns *mdns;
   uint64_t next_presence;
+  uint64_t last_presence;
   int offline_pending;
 } disc_iface;
 
@@ -67,6 +68,7 @@ struct chum_disc {
   chum_lama_device lama[CHUM_MAX_PEERS];
   size_t nlama;
   char self_digest[24];
+  char announced_digest[24]; /* chumNbr of the last presence sent */
   uint64_t self_topo_seq;
   nbr_tx nbrq[NBR_TXQ];
   size_t nnbrq;
@@ -547,6 +549,7 @@ static int build_presence(chum_disc *d, int offline, uint8_t *out, size_t cap, u
   static char set[CHUM_MAX_PEERS][CHUM_HEX64_SIZE];
   size_t n = self_set(d, set, CHUM_MAX_PEERS);
   chum_nbr_digest(set, n, p.nbr);
+  memcpy(d->announced_digest, p.nbr, sizeof p.nbr);
   /* §2: boot counter × 2^32 + announcements since boot */
   p.seq = ((uint64_t)id->boot << 32) | (uint64_t)(++d->announcements);
   p.ts = wall(d);
@@ -593,6 +596,7 @@ int chum_disc_send(chum_disc *d, chum_disc_tx *tx, uint8_t *out, size_t cap, uin
     int offline = f->offline_pending;
     f->offline_pending = 0;
     if (!offline) f->next_presence = now + CHUM_PRESENCE_PERIOD_MS + rnd(d, CHUM_PRESENCE_JITTER_MS + 1);
+    f->last_presence = now;
     int len = build_presence(d, offline, out, cap, now);
     if (len < 0) {
       CHUM_LOGE(LOGD, "cannot build our presence: %s", chum_strerror(len));
@@ -663,6 +667,17 @@ void chum_disc_tick(chum_disc *d, uint64_t now) {
                           (const char(*)[CHUM_HEX64_SIZE])set, n) == 0)
       memcpy(d->self_digest, dg, sizeof dg);
   }
+  /* §2 "at once … on change": our neighbour set (chumNbr) changed, e.g. a node appeared.
+   * Announcing soon also lets a node that just started learn us within a second instead of
+   * a whole period (its first broadcast may have gone out before our socket saw it). At most
+   * one such early presence per 250 ms per interface, after 0–50 ms (spreads the answers). */
+  if (d->s.presence && !d->stopped && d->announced_digest[0] && strcmp(dg, d->announced_digest) != 0)
+    for (size_t i = 0; i < d->niface; i++) {
+      disc_iface *f = &d->ifaces[i];
+      uint64_t at = now + rnd(d, 51);
+      if (f->last_presence && at < f->last_presence + 250) at = f->last_presence + 250;
+      if (at < f->next_presence) f->next_presence = at;
+    }
   /* labels for display */
   for (size_t i = 0; i < chum_peer_table_count(d->peers); i++) {
     const chum_peer *p = chum_peer_table_at(d->peers, i);
@@ -720,6 +735,8 @@ char *chum_disc_snapshot_json(const chum_disc *d, uint64_t now, uint64_t wall_ms
   add_u64(self, "seq", ((uint64_t)d->s.id.boot << 32) | d->announcements);
   cJSON_AddStringToObject(self, "nbr", d->self_digest);
   add_u64(self, "topoSeq", d->self_topo_seq ? d->self_topo_seq : 1);
+  /* wall-clock times (ms since the epoch) derived from the monotonic clock */
+  add_u64(self, "startedAt", wall_ms - (now - d->started_ms));
   cJSON *ifs = cJSON_AddArrayToObject(self, "interfaces");
   for (size_t i = 0; i < d->niface; i++) {
     cJSON *f = cJSON_CreateObject();
@@ -774,6 +791,7 @@ char *chum_disc_snapshot_json(const chum_disc *d, uint64_t now, uint64_t wall_ms
     cJSON_AddStringToObject(o, "health", p->health);
     cJSON_AddStringToObject(o, "nbr", p->nbr);
     add_u64(o, "lastSeenMsAgo", now > p->last_seen_ms ? now - p->last_seen_ms : 0);
+    add_u64(o, "firstSeenAt", wall_ms - (now - p->first_seen_ms));
     if (p->rtt_ms) add_u64(o, "rttMs", p->rtt_ms);
     else cJSON_AddNullToObject(o, "rttMs");
     if (chum_topology_is_origin(d->topo, p->inst)) {
