@@ -184,7 +184,7 @@ typedef struct chum_dns_question {
 typedef struct chum_dns_record {
   char name[CHUM_DNS_MAX_NAME];
   uint16_t type;
-  uint16_t rclass;     /* without the cache-flush bit */
+  uint16_t rclass;     /* without the cache-flush bit; the writer writes 0 as IN (1) */
   uint8_t cache_flush; /* top bit of the class */
   uint8_t section;     /* chum_dns_section */
   uint32_t ttl;

@@ -198,6 +198,7 @@ static int get_meta(const uint8_t *d, size_t len, const char *name, char *out, s
   int rc = find_meta(d, len, 0, name, &v, &vl, NULL);
   if (rc != 0) return rc;
   if (vl >= cap) return CHUM_ERR_TOOBIG;
+  if (memchr(d + v, 0, vl)) return CHUM_ERR_INVAL; /* a NUL would cut the value short */
   memcpy(out, d + v, vl);
   out[vl] = '\0';
   return 0;
@@ -352,7 +353,7 @@ int chum_nbr_query_parse(const uint8_t *in, size_t len, unsigned *page) {
   if (memcmp(in + 1, pre, pl) != 0 || in[len - 1] != '}') return CHUM_ERR_INVAL;
   char num[24];
   size_t nl = len - 2 - pl;
-  if (nl == 0 || nl >= sizeof num) return CHUM_ERR_INVAL;
+  if (nl == 0 || nl >= sizeof num || memchr(in + 1 + pl, 0, nl)) return CHUM_ERR_INVAL;
   memcpy(num, in + 1 + pl, nl);
   num[nl] = '\0';
   uint64_t v;
@@ -446,5 +447,10 @@ void chum_nbr_digest(char (*ids)[CHUM_HEX64_SIZE], size_t n, char out[24]) {
   chum_sha256_final(&h, dg);
   char hex[17];
   chum_hex_encode(dg, 8, hex, sizeof hex);
-  snprintf(out, 24, "%u:%s", (unsigned)n, hex);
+  /* ≤ 6 digits + ":" + 16 hex + NUL = 24 bytes (sets hold ≤ CHUM_MAX_PEERS ids) */
+  char cnt[24];
+  int cl = snprintf(cnt, sizeof cnt, "%u", (unsigned)(n > 999999 ? 999999 : n));
+  memcpy(out, cnt, (size_t)cl);
+  out[cl] = ':';
+  memcpy(out + cl + 1, hex, 17);
 }

@@ -994,7 +994,7 @@ TEST(engine_three_nodes_discover_expire_restart) {
   l.n = 3;
   for (size_t i = 0; i < l.n; i++) {
     make_identity(40 + (int)i, &l.id[i]);
-    char a[16];
+    char a[32];
     snprintf(a, sizeof a, "10.9.0.%u", (unsigned)(i + 1));
     chum_net_addr_parse(a, 0, &l.addr[i]);
     lan_start(&l, i);
