@@ -250,6 +250,26 @@ void chum_importer_counts(const chum_importer *imp, chum_sync_counts *out);
 /** Completed passes. */
 uint64_t chum_importer_passes(const chum_importer *imp);
 
+/* ============================== the Chum log object (spec/chum.md §9) ======================== */
+
+/** What the Chum log object of a session records besides the exporter's and importer's lists. */
+typedef struct chum_sync_log_info {
+  const char *name;            /* the connection group ("chum"; the plain recordings: "oneref") */
+  const char *local_instance;  /* instance names: they order the ID (UTF-16 order) */
+  const char *remote_instance;
+  uint8_t local_person[32], remote_person[32];
+  uint64_t requests_sent, requests_received, requests_invalid; /* RPC statistics (rpc.md §7) */
+} chum_sync_log_info;
+
+/** The Chum object of a finished session in the JSON form of src/object (include/chum/object.h:
+ *  {"$type$":"Chum",…}), malloc'd and NUL-terminated in *json (caller frees): AtoB* = what |exp|
+ *  sent, BtoA* = what |imp| stored (either may be NULL), statistics and errors (without
+ *  WSP-ONCL*). Encode it with chum_object_encode_hash() and store it as a versioned object.
+ *  Returns the length, 0 (and *json NULL) when the session transferred nothing and the importer
+ *  failed (no Chum object is written then, §9), CHUM_ERR_INVAL or CHUM_ERR_NOMEM. */
+int chum_sync_log_json(const chum_sync_log_info *info, const chum_exporter *exp,
+                       const chum_importer *imp, char **json);
+
 /* ============================== lists (exposed for tests and fuzzing) ======================== */
 
 typedef enum chum_sync_root_type {

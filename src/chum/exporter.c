@@ -32,6 +32,8 @@ struct chum_exporter {
   size_t ngroups, groups_cap;
   int pass_group;        /* 0: match the person; 1: match one of |groups| */
   int rc;                /* first hard error inside a for_each_head walk */
+  sync_hlist sent[4];    /* per chum_sync_kind: what went out (the Chum log's AtoB lists) */
+  sync_errlog errors;    /* error answers (the Chum log's errors) */
 };
 
 struct chum_exporter_stream {
@@ -59,6 +61,7 @@ int chum_exporter_new(chum_exporter **out, const chum_exporter_settings *setting
   sync_hashset_init(&e->access, CHUM_SYNC_MAX_ACCESSIBLE);
   sync_hashset_init(&e->seen, CHUM_SYNC_MAX_ACCESSIBLE);
   sync_buf_init(&e->out, CHUM_MAX_MESSAGE_SIZE);
+  for (int k = 0; k < 4; k++) sync_hlist_init(&e->sent[k], CHUM_SYNC_MAX_ACCESSIBLE);
   e->md = malloc(CHUM_MAX_OBJECT_SIZE);
   e->md2 = malloc(CHUM_MAX_OBJECT_SIZE);
   if (!e->md || !e->md2) {
@@ -74,11 +77,15 @@ void chum_exporter_free(chum_exporter *e) {
   sync_hashset_free(&e->access);
   sync_hashset_free(&e->seen);
   sync_buf_free(&e->out);
+  for (int k = 0; k < 4; k++) sync_hlist_free(&e->sent[k]);
   free(e->md);
   free(e->md2);
   free(e->groups);
   free(e);
 }
+
+const sync_hlist *sync_exporter_sent(const chum_exporter *e, chum_sync_kind kind) { return &e->sent[kind]; }
+const sync_errlog *sync_exporter_errors(const chum_exporter *e) { return &e->errors; }
 
 int chum_exporter_finished(const chum_exporter *e) { return e ? e->finished : 0; }
 
@@ -599,6 +606,7 @@ static int svc_object(chum_exporter *e, int id_variant, const chum_sync_arg *arg
   }
   if (id_variant) e->counts.id_objects++;
   else e->counts.objects++;
+  sync_hlist_add(&e->sent[id_variant ? CHUM_SYNC_ID : CHUM_SYNC_OBJECT], h);
   e->counts.bytes += (uint64_t)n;
   reply_string(r, e->md, (size_t)n);
   return 0;
@@ -647,9 +655,8 @@ static int svc_blob(chum_exporter *e, const chum_sync_arg *args, size_t nargs, c
   return 0;
 }
 
-int chum_exporter_handle(chum_exporter *e, int service_id, const chum_sync_arg *args, size_t nargs,
-                         chum_sync_reply *r) {
-  if (!e || !r || (nargs && !args)) return CHUM_ERR_INVAL;
+static int handle(chum_exporter *e, int service_id, const chum_sync_arg *args, size_t nargs,
+                  chum_sync_reply *r) {
   int known = service_id == 1 || service_id == 2 || (service_id >= 4 && service_id <= 8) ||
               service_id == 10;
   if (!known || e->finished) {
@@ -691,6 +698,17 @@ int chum_exporter_handle(chum_exporter *e, int service_id, const chum_sync_arg *
     r->type = CHUM_SYNC_REPLY_UNDEFINED;
     return 0;
   }
+}
+
+int chum_exporter_handle(chum_exporter *e, int service_id, const chum_sync_arg *args, size_t nargs,
+                         chum_sync_reply *r) {
+  if (!e || !r || (nargs && !args)) return CHUM_ERR_INVAL;
+  int rc = handle(e, service_id, args, nargs, r);
+  if (r->type == CHUM_SYNC_REPLY_ERROR) {
+    e->counts.errors++;
+    sync_errlog_add(&e->errors, r->err_name, r->err_code, r->err_message); /* §5: errors are logged */
+  }
+  return rc;
 }
 
 /* ---- streams -------------------------------------------------------------------------------- */
@@ -737,6 +755,7 @@ int chum_exporter_stream_read(chum_exporter_stream *st, uint8_t *buf, size_t cap
     st->done = 1;
     if (st->text) e->counts.clobs++;
     else e->counts.blobs++;
+    sync_hlist_add(&e->sent[st->text ? CHUM_SYNC_CLOB : CHUM_SYNC_BLOB], st->hash);
     return 0;
   }
   e->counts.bytes += have;

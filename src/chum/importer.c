@@ -79,6 +79,8 @@ struct chum_importer {
   int file_bad;
   sync_hashset unavailable;
   char *md; /* read buffer for node checks and depth */
+  sync_hlist stored[4]; /* per chum_sync_kind: what we stored (the Chum log's BtoA lists) */
+  sync_errlog errors;
 };
 
 #define OPS(i) ((i)->set.store)
@@ -96,6 +98,7 @@ int chum_importer_new(chum_importer **out, const chum_importer_settings *setting
   if (!imp->set.poll_interval_ms) imp->set.poll_interval_ms = CHUM_POLL_INTERVAL_MS;
   if (!imp->set.request_timeout_ms) imp->set.request_timeout_ms = CHUM_RPC_TIMEOUT_MS;
   sync_hashset_init(&imp->unavailable, CHUM_SYNC_MAX_UNAVAILABLE);
+  for (int k = 0; k < 4; k++) sync_hlist_init(&imp->stored[k], 4u * (CHUM_MAX_ROOTS + CHUM_MAX_CHILDREN));
   *out = imp;
   return 0;
 }
@@ -122,6 +125,7 @@ void chum_importer_free(chum_importer *imp) {
   drop_file(imp);
   clear_pass(imp);
   sync_hashset_free(&imp->unavailable);
+  for (int k = 0; k < 4; k++) sync_hlist_free(&imp->stored[k]);
   free(imp->md);
   free(imp);
 }
@@ -136,6 +140,9 @@ chum_importer_state chum_importer_get_state(const chum_importer *imp) {
   }
 }
 
+const sync_hlist *sync_importer_stored(const chum_importer *imp, chum_sync_kind kind) { return &imp->stored[kind]; }
+const sync_errlog *sync_importer_errors(const chum_importer *imp) { return &imp->errors; }
+
 int chum_importer_error(const chum_importer *imp) { return imp->error; }
 void chum_importer_counts(const chum_importer *imp, chum_sync_counts *out) { *out = imp->counts; }
 uint64_t chum_importer_passes(const chum_importer *imp) { return imp->passes; }
@@ -146,6 +153,7 @@ static void fail(chum_importer *imp, int err, const char *why) {
   clear_pass(imp);
   imp->ph = PH_FAILED;
   imp->error = err;
+  sync_errlog_add(&imp->errors, "Error", chum_errname(err), why);
   imp->outstanding = 0;
   imp->req_ready = 0;
 }
@@ -201,6 +209,7 @@ static void root_failed(chum_importer *imp, const char *code, const char *why) {
              root_kind(r->type), hex, r->one_type, code, why);
   }
   imp->counts.errors++;
+  sync_errlog_add(&imp->errors, "Error", code, why);
   drop_file(imp);
   free(imp->children);
   imp->children = NULL;
@@ -527,6 +536,7 @@ static int verify_store(chum_importer *imp, chum_sync_kind kind, const uint8_t h
   }
   if (id) imp->counts.id_objects++;
   else imp->counts.objects++;
+  sync_hlist_add(&imp->stored[kind], hash);
   imp->counts.bytes += len;
   if (imp->set.progress) imp->set.progress(imp->set.user, kind, hash, len);
   return 0;
@@ -774,6 +784,7 @@ int chum_importer_on_stream_end(chum_importer *imp, int ok, uint64_t now_ms) {
   }
   if (imp->child_kind == CHUM_SYNC_BLOB) imp->counts.blobs++;
   else imp->counts.clobs++;
+  sync_hlist_add(&imp->stored[imp->child_kind], imp->child_hash);
   imp->counts.bytes += imp->file_bytes;
   if (imp->set.progress) imp->set.progress(imp->set.user, imp->child_kind, imp->child_hash, imp->file_bytes);
   imp->ci++;

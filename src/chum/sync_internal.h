@@ -24,6 +24,38 @@ int sync_hashset_has(const sync_hashset *s, const uint8_t key[32]);
 /** 1 if added, 0 if it was present, CHUM_ERR_NOMEM / CHUM_ERR_TOOBIG. */
 int sync_hashset_add(sync_hashset *s, const uint8_t key[32]);
 
+/* ---- an ordered list of distinct hashes (the Chum log's AtoB / BtoA lists) -------------- */
+typedef struct sync_hlist {
+  sync_hashset set;
+  uint8_t (*v)[32];
+  size_t n, cap;
+} sync_hlist;
+
+void sync_hlist_init(sync_hlist *l, size_t limit);
+void sync_hlist_free(sync_hlist *l);
+/** Append unless present; 0 or CHUM_ERR_NOMEM / CHUM_ERR_TOOBIG. */
+int sync_hlist_add(sync_hlist *l, const uint8_t h[32]);
+
+/* ---- errors of one session, for the Chum log (spec/chum.md §9) -------------------------- */
+#ifndef CHUM_SYNC_MAX_LOG_ERRORS
+#define CHUM_SYNC_MAX_LOG_ERRORS 32 /* D: errors kept per half of a session */
+#endif
+typedef struct sync_err {
+  char name[24], code[24], message[160];
+} sync_err;
+typedef struct sync_errlog {
+  sync_err e[CHUM_SYNC_MAX_LOG_ERRORS];
+  size_t n;       /* kept */
+  uint64_t total; /* seen */
+} sync_errlog;
+void sync_errlog_add(sync_errlog *l, const char *name, const char *code, const char *message);
+
+/* Accessors the Chum log builder uses (exporter.c, importer.c). */
+const sync_hlist *sync_exporter_sent(const chum_exporter *e, chum_sync_kind kind);
+const sync_errlog *sync_exporter_errors(const chum_exporter *e);
+const sync_hlist *sync_importer_stored(const chum_importer *imp, chum_sync_kind kind);
+const sync_errlog *sync_importer_errors(const chum_importer *imp);
+
 /* ---- a growable text buffer with a size limit ------------------------------------------ */
 typedef struct sync_buf {
   char *data;

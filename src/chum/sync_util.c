@@ -1,4 +1,5 @@
 /* chum: hash set, text buffer and microdata scanning used by the exporter and importer. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +77,44 @@ int sync_hashset_add(sync_hashset *s, const uint8_t key[32]) {
   s->used[i] = 1;
   s->count++;
   return 1;
+}
+
+/* ---- hash list ------------------------------------------------------------------------ */
+
+void sync_hlist_init(sync_hlist *l, size_t limit) {
+  memset(l, 0, sizeof(*l));
+  sync_hashset_init(&l->set, limit);
+}
+
+void sync_hlist_free(sync_hlist *l) {
+  sync_hashset_free(&l->set);
+  free(l->v);
+  memset(l, 0, sizeof(*l));
+}
+
+int sync_hlist_add(sync_hlist *l, const uint8_t h[32]) {
+  if (sync_hashset_has(&l->set, h)) return 0;
+  if (l->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 16;
+    void *p = realloc(l->v, nc * 32);
+    if (!p) return CHUM_ERR_NOMEM;
+    l->v = p;
+    l->cap = nc;
+  }
+  int rc = sync_hashset_add(&l->set, h);
+  if (rc < 0) return rc;
+  memcpy(l->v[l->n++], h, 32);
+  return 0;
+}
+
+void sync_errlog_add(sync_errlog *l, const char *name, const char *code, const char *message) {
+  l->total++;
+  if (code && strncmp(code, "WSP-ONCL", 8) == 0) return; /* §9: not logged */
+  if (l->n == CHUM_SYNC_MAX_LOG_ERRORS) return;
+  sync_err *e = &l->e[l->n++];
+  snprintf(e->name, sizeof(e->name), "%s", name ? name : "Error");
+  snprintf(e->code, sizeof(e->code), "%s", code ? code : "");
+  snprintf(e->message, sizeof(e->message), "%s", message ? message : "");
 }
 
 /* ---- text buffer ---------------------------------------------------------------------- */

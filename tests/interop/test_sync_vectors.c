@@ -20,9 +20,11 @@
 #include <string.h>
 
 #include "check.h"
+#include "chum/config.h"
 #include "chum/crypto.h"
 #include "chum/err.h"
 #include "chum/log.h"
+#include "chum/object.h"
 #include "chum/sync.h"
 #include "sync_fake.h"
 
@@ -712,6 +714,56 @@ static int replay_one(chum_exporter *exp, const rreq *q, int *expected_diff, con
   return r.len == strlen(data->valuestring) && memcmp(r.str, data->valuestring, r.len) == 0;
 }
 
+/* ---- the Chum log object (spec/chum.md §9) ---- */
+
+/* Our Chum object's |prefix| lists (AtoB or BtoA) equal the report's Chum object's, as sets;
+ * with |check_id| its ID hash equals the report's (both sides share the ID). */
+static int chum_log_matches(builder *b, cJSON *scen, const chum_exporter *exp, const chum_importer *imp,
+                            const char *prefix, int check_id) {
+  const cJSON *chum = cJSON_GetObjectItem(b->report, "chum");
+  if (!cJSON_IsObject(chum)) return 1; /* no Chum object recorded (dangling-access bob) */
+  chum_sync_log_info info;
+  memset(&info, 0, sizeof(info));
+  info.name = jstr(scen, "chumName");
+  info.local_instance = jstr(cJSON_GetObjectItem(b->report, "local"), "instance");
+  info.remote_instance = jstr(cJSON_GetObjectItem(b->report, "remote"), "instance");
+  memcpy(info.local_person, b->self, 32);
+  memcpy(info.remote_person, b->remote, 32);
+  char *json = NULL;
+  int n = chum_sync_log_json(&info, exp, imp, &json);
+  if (n <= 0) return 0;
+  cJSON *ours = cJSON_Parse(json);
+  const cJSON *theirs = cJSON_GetObjectItem(chum, "object");
+  int ok = ours != NULL;
+  static const char *kinds[4] = {"Objects", "IdObjects", "Blob", "Clob"};
+  for (int k = 0; ok && k < 4; k++) {
+    char key[32];
+    snprintf(key, sizeof(key), "%s%s", prefix, kinds[k]);
+    const cJSON *a = cJSON_GetObjectItem(ours, key), *bb = cJSON_GetObjectItem(theirs, key), *el, *el2;
+    ok = cJSON_GetArraySize(a) == cJSON_GetArraySize(bb);
+    cJSON_ArrayForEach(el, a) {
+      int found = 0;
+      cJSON_ArrayForEach(el2, bb) found |= strcmp(el->valuestring, el2->valuestring) == 0;
+      ok = ok && found;
+    }
+    if (!ok) chum_check_fail(__FILE__, __LINE__, "Chum log %s differs from the report", key);
+  }
+  if (ok && check_id) { /* encode with src/object: the ID hash is the report's */
+    chum_recipes *r = NULL;
+    char *md = malloc(CHUM_MAX_OBJECT_SIZE), h[65], idh[65];
+    size_t mdlen;
+    ok = chum_recipes_new(&r, CHUM_RECIPES_CORE_ONLY) == 0 &&
+         chum_object_encode_hash(r, json, (size_t)n, 0, md, CHUM_MAX_OBJECT_SIZE, &mdlen, h, idh, NULL) == 0 &&
+         strcmp(idh, jstr(chum, "idHash")) == 0;
+    if (!ok) chum_check_fail(__FILE__, __LINE__, "Chum log ID hash differs from the report");
+    chum_recipes_free(r);
+    free(md);
+  }
+  cJSON_Delete(ours);
+  free(json);
+  return ok;
+}
+
 /* ---- importer replay ------------------------------------------------------------------------- */
 
 static void feed(chum_importer *imp, const rreq *q, uint64_t now) {
@@ -868,6 +920,7 @@ static imp_result replay_importer(const char *scenario, cJSON *scen, const char 
       ok = 0;
     }
   }
+  ok = chum_log_matches(&b, scen, NULL, imp, "BtoA", 1) && ok;
   chum_sync_counts c;
   chum_importer_counts(imp, &c);
   if (strcmp(scenario, "dangling-access") == 0 && strcmp(i_side, "bob") == 0) {
@@ -933,6 +986,7 @@ static expo_result replay_exporter(const char *scenario, cJSON *scen, const char
     }
     res.expected_diffs += expected;
   }
+  if (!chum_log_matches(&b, scen, exp, NULL, "AtoB", 0)) res.matched--;
   chum_exporter_free(exp);
   free_builder(&b);
   fake_free(&st);
