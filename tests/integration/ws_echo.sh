@@ -22,7 +22,7 @@ bad() { echo "not ok - $*"; fails=$((fails + 1)); }
 
 start_server() { # args: extra options; sets PORT and SPID
   : > "$T/serve.out"
-  timeout 120 "$CHUM" ws serve --listen 127.0.0.1:0 "$@" > "$T/serve.out" 2> "$T/serve.err" &
+  timeout -k 10 120 "$CHUM" ws serve --listen 127.0.0.1:0 "$@" > "$T/serve.out" 2> "$T/serve.err" &
   SPID=$!
   PIDS+=("$SPID")
   for _ in $(seq 1 100); do
@@ -41,7 +41,7 @@ start_server --echo
   head -c 6000 /dev/zero | tr '\0' 'x'; echo
   for i in $(seq 1 200); do echo "line $i"; done
 } > "$T/in.txt"
-timeout 30 "$CHUM" ws connect "ws://127.0.0.1:$PORT/chum" --metrics "$T/m.json" < "$T/in.txt" > "$T/out.txt" 2> "$T/c.err"
+timeout -k 10 30 "$CHUM" ws connect "ws://127.0.0.1:$PORT/chum" --metrics "$T/m.json" < "$T/in.txt" > "$T/out.txt" 2> "$T/c.err"
 rc=$?
 if [ $rc -eq 0 ] && cmp -s "$T/in.txt" "$T/out.txt"; then ok "chum echo: 203 lines (up to 6000 bytes) came back in order"
 else bad "chum echo (rc $rc)"; diff <(head -c 300 "$T/in.txt") <(head -c 300 "$T/out.txt") | head; cat "$T/c.err"; fi
@@ -49,12 +49,12 @@ if grep -q '"messagesSent":203,' "$T/m.json" && grep -q '"messagesReceived":203,
 else bad "metrics: $(cat "$T/m.json" 2>/dev/null)"; fi
 
 # an oversize line is refused loudly by the sender, the rest still goes
-{ echo a; head -c 9000 /dev/zero | tr '\0' 'y'; echo; echo b; } | timeout 30 "$CHUM" ws connect "ws://127.0.0.1:$PORT/" > "$T/out2.txt" 2> "$T/c2.err"
+{ echo a; head -c 9000 /dev/zero | tr '\0' 'y'; echo; echo b; } | timeout -k 10 30 "$CHUM" ws connect "ws://127.0.0.1:$PORT/" > "$T/out2.txt" 2> "$T/c2.err"
 if [ "$(cat "$T/out2.txt")" = "$(printf 'a\nb')" ] && grep -q "too big\|exceeds" "$T/c2.err"; then ok "oversize line refused with a message, others delivered"
 else bad "oversize line: $(cat "$T/c2.err")"; fi
 
 # connecting to a closed port fails with exit 1 after the attempts
-timeout 60 "$CHUM" ws connect "ws://127.0.0.1:1/" --attempts 2 < /dev/null > /dev/null 2> "$T/c3.err"
+timeout -k 10 60 "$CHUM" ws connect "ws://127.0.0.1:1/" --attempts 2 < /dev/null > /dev/null 2> "$T/c3.err"
 rc=$?
 if [ $rc -eq 1 ] && grep -q "could not connect" "$T/c3.err"; then ok "unreachable server: exit 1 with a reason"
 else bad "unreachable server: rc $rc $(cat "$T/c3.err")"; fi
@@ -70,19 +70,20 @@ else bad "unreachable server: rc $rc $(cat "$T/c3.err")"; fi
 kill "$SPID"; wait "$SPID" 2>/dev/null
 start_server --persist --dir "$T/srvdir"
 SDIR=$T/node
-printf 'p1\np2\np3\n' | timeout 30 "$CHUM" --dir "$SDIR" ws connect "ws://127.0.0.1:$PORT/" --persist > /dev/null 2> "$T/p.err"
+printf 'p1\np2\np3\n' | timeout -k 10 30 "$CHUM" --dir "$SDIR" ws connect "ws://127.0.0.1:$PORT/" --persist > /dev/null 2> "$T/p.err"
 sleep 0.3
 if [ "$(cat "$T/serve.out" | grep -v '^listening')" = "$(printf 'p1\np2\np3')" ]; then ok "persistent mode delivers p1..p3"
 else bad "persistent mode: $(cat "$T/serve.out")"; fi
 # queue while the server is down, kill the client, restart both: delivered once
 kill "$SPID"; wait "$SPID" 2>/dev/null
 printf 'q1\nq2\n' > "$T/q.txt"
-( timeout -s KILL 2 "$CHUM" --dir "$SDIR" ws connect "ws://127.0.0.1:$PORT/" --persist --attempts 0 < "$T/q.txt" > /dev/null 2>&1 ) 2>/dev/null
+timeout -s KILL 2 "$CHUM" --dir "$SDIR" ws connect "ws://127.0.0.1:$PORT/" --persist --attempts 0 < "$T/q.txt" > /dev/null 2>&1 &
+wait $! 2>/dev/null
 OLDPORT=$PORT
-timeout 120 "$CHUM" --dir "$T/srvdir" ws serve --listen "127.0.0.1:$OLDPORT" --persist > "$T/serve.out" 2> "$T/serve.err" &
+timeout -k 10 120 "$CHUM" --dir "$T/srvdir" ws serve --listen "127.0.0.1:$OLDPORT" --persist > "$T/serve.out" 2> "$T/serve.err" &
 SPID=$!; PIDS+=("$SPID")
 sleep 0.3
-timeout 30 "$CHUM" --dir "$SDIR" ws connect "ws://127.0.0.1:$OLDPORT/" --persist < /dev/null > /dev/null 2> "$T/p2.err"
+timeout -k 10 30 "$CHUM" --dir "$SDIR" ws connect "ws://127.0.0.1:$OLDPORT/" --persist < /dev/null > /dev/null 2> "$T/p2.err"
 sleep 0.3
 if [ "$(grep -v '^listening' "$T/serve.out")" = "$(printf 'q1\nq2')" ]; then ok "messages queued by a killed client survive the restart, delivered once"
 else bad "persistence across kill: '$(cat "$T/serve.out")' $(cat "$T/p2.err")"; fi
@@ -93,27 +94,54 @@ if ! $PEER has-websockets 2>/dev/null; then
   echo "skip - python3-websockets is not installed (Debian: python3-websockets)"
 else
   start_server --echo
-  if timeout 60 $PEER ws-client "ws://127.0.0.1:$PORT/any/path" > "$T/py.out" 2>&1; then ok "$(tail -1 "$T/py.out" | sed 's/^ok - //')"
+  if timeout -k 10 60 $PEER ws-client "ws://127.0.0.1:$PORT/any/path" > "$T/py.out" 2>&1; then ok "$(tail -1 "$T/py.out" | sed 's/^ok - //')"
   else bad "python client: $(cat "$T/py.out")"; fi
-  if timeout 60 $PEER negatives "$PORT" > "$T/neg.out" 2>&1; then ok "Autobahn-style negatives: $(grep -c '^ok' "$T/neg.out") cases"
+  if timeout -k 10 60 $PEER negatives "$PORT" > "$T/neg.out" 2>&1; then ok "Autobahn-style negatives: $(grep -c '^ok' "$T/neg.out") cases"
   else bad "negatives: $(cat "$T/neg.out")"; fi
   kill "$SPID"; wait "$SPID" 2>/dev/null
 
   rm -f "$T/pyport"
-  timeout 60 $PEER ws-server "$T/pyport" 3 > "$T/pys.out" 2>&1 &
+  timeout -k 10 60 $PEER ws-server "$T/pyport" 3 > "$T/pys.out" 2>&1 &
   PYS=$!; PIDS+=("$PYS")
   for _ in $(seq 1 100); do [ -s "$T/pyport" ] && break; sleep 0.05; done
-  printf 'one\ntwo\nthree\n' | timeout 30 "$CHUM" ws connect "ws://127.0.0.1:$(cat "$T/pyport")/" > "$T/pyc.out" 2> "$T/pyc.err"
+  printf 'one\ntwo\nthree\n' | timeout -k 10 30 "$CHUM" ws connect "ws://127.0.0.1:$(cat "$T/pyport")/" > "$T/pyc.out" 2> "$T/pyc.err"
   wait "$PYS"; prc=$?
   if [ $prc -eq 0 ] && [ "$(cat "$T/pyc.out")" = "$(printf 'one\ntwo\nthree')" ]; then ok "$(tail -1 "$T/pys.out" | sed 's/^ok - //')"
   else bad "chum client -> python server: rc $prc $(cat "$T/pys.out") $(cat "$T/pyc.err")"; fi
 fi
 
+if $PEER has-wsproto 2>/dev/null; then
+  start_server --echo
+  if timeout -k 10 60 $PEER wsproto-client "$PORT" > "$T/wsp.out" 2>&1; then ok "$(tail -1 "$T/wsp.out" | sed 's/^ok - //')"
+  else bad "wsproto client: $(cat "$T/wsp.out")"; fi
+  kill "$SPID"; wait "$SPID" 2>/dev/null
+else
+  echo "skip - python3-wsproto is not installed"
+fi
+
+NODE_PEER="$HERE/ws_peer_node.js"
+if command -v node > /dev/null && NODE_PATH=/usr/share/nodejs node -e "require('ws')" 2>/dev/null; then
+  start_server --echo
+  if NODE_PATH=/usr/share/nodejs timeout -k 10 60 node "$NODE_PEER" client "ws://127.0.0.1:$PORT/node" > "$T/nc.out" 2>&1; then ok "$(tail -1 "$T/nc.out" | sed 's/^ok - //')"
+  else bad "node client: $(cat "$T/nc.out")"; fi
+  kill "$SPID"; wait "$SPID" 2>/dev/null
+  rm -f "$T/nport"
+  NODE_PATH=/usr/share/nodejs timeout -k 10 60 node "$NODE_PEER" server "$T/nport" 3 > "$T/ns.out" 2>&1 &
+  NS=$!; PIDS+=("$NS")
+  for _ in $(seq 1 100); do [ -s "$T/nport" ] && break; sleep 0.05; done
+  printf 'uno\ndos\ntres\n' | timeout -k 10 30 "$CHUM" ws connect "ws://127.0.0.1:$(cat "$T/nport")/" > "$T/nsc.out" 2> "$T/nsc.err"
+  wait "$NS"; nrc=$?
+  if [ $nrc -eq 0 ] && [ "$(cat "$T/nsc.out")" = "$(printf 'uno\ndos\ntres')" ]; then ok "$(tail -1 "$T/ns.out" | sed 's/^ok - //')"
+  else bad "chum client -> node server: rc $nrc $(cat "$T/ns.out") $(cat "$T/nsc.err")"; fi
+else
+  echo "skip - node with the ws module is not installed (Debian: node-ws)"
+fi
+
 rm -f "$T/mport"
-timeout 30 $PEER masked-server "$T/mport" > "$T/ms.out" 2>&1 &
+timeout -k 10 30 $PEER masked-server "$T/mport" > "$T/ms.out" 2>&1 &
 MS=$!; PIDS+=("$MS")
 for _ in $(seq 1 100); do [ -s "$T/mport" ] && break; sleep 0.05; done
-timeout 20 "$CHUM" ws connect "ws://127.0.0.1:$(cat "$T/mport")/" --attempts 1 < /dev/null > /dev/null 2>&1
+timeout -k 10 20 "$CHUM" ws connect "ws://127.0.0.1:$(cat "$T/mport")/" --attempts 1 < /dev/null > /dev/null 2>&1
 wait "$MS"; mrc=$?
 if [ $mrc -eq 0 ]; then ok "$(tail -1 "$T/ms.out" | sed 's/^ok - //')"; else bad "masked server frame: $(cat "$T/ms.out")"; fi
 

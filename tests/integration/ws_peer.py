@@ -245,6 +245,64 @@ async def ws_server(port_file, count):
     print("ok - chum ws connect <-> python websockets server (%d messages, close 1000)" % count)
 
 
+def wsproto_client(port):
+    """wsproto (Debian python3-wsproto), a sans-IO implementation, as the client."""
+    from wsproto import WSConnection, ConnectionType
+    from wsproto.events import (Request, AcceptConnection, TextMessage, BytesMessage,
+                                CloseConnection, Ping, Pong)
+    s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    c = WSConnection(ConnectionType.CLIENT)
+    s.sendall(c.send(Request(host="127.0.0.1:%d" % port, target="/wsproto")))
+    got = []
+
+    def pump(want):
+        while len([e for e in got if isinstance(e, want)]) == 0:
+            data = s.recv(65536)
+            if not data:
+                fail("wsproto: connection closed")
+            c.receive_data(data)
+            for e in c.events():
+                if isinstance(e, Ping):
+                    s.sendall(c.send(e.response()))
+                got.append(e)
+        ev = [e for e in got if isinstance(e, want)][0]
+        got.remove(ev)
+        return ev
+
+    pump(AcceptConnection)
+    # a text message in three fragments, then binary
+    s.sendall(c.send(TextMessage(data="wsp", message_finished=False)) +
+              c.send(TextMessage(data="roto ✓", message_finished=False)) +
+              c.send(TextMessage(data="!", message_finished=True)))
+    text = ""
+    while True:
+        e = pump(TextMessage)
+        text += e.data
+        if e.message_finished:
+            break
+    if text != "wsproto ✓!":
+        fail("wsproto text echo: %r" % text)
+    payload = bytes(range(256)) * 20
+    s.sendall(c.send(BytesMessage(data=payload)))
+    data = b""
+    while True:
+        e = pump(BytesMessage)
+        data += e.data
+        if e.message_finished:
+            break
+    if data != payload:
+        fail("wsproto binary echo differs")
+    s.sendall(c.send(Ping(payload=b"wsp")))
+    if pump(Pong).payload != b"wsp":
+        fail("wsproto pong payload")
+    s.sendall(c.send(CloseConnection(code=1000, reason="bye")))
+    e = pump(CloseConnection)
+    if e.code != 1000:
+        fail("wsproto close code %d" % e.code)
+    s.close()
+    print("ok - python wsproto client <-> chum ws serve --echo (fragments, binary, ping, close)")
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "negatives":
@@ -255,6 +313,13 @@ def main():
         asyncio.run(ws_client(sys.argv[2]))
     elif cmd == "ws-server":
         asyncio.run(ws_server(sys.argv[2], int(sys.argv[3])))
+    elif cmd == "wsproto-client":
+        wsproto_client(int(sys.argv[2]))
+    elif cmd == "has-wsproto":
+        try:
+            import wsproto  # noqa: F401
+        except ImportError:
+            sys.exit(1)
     elif cmd == "has-websockets":
         try:
             import websockets  # noqa: F401
