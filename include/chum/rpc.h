@@ -55,9 +55,9 @@ typedef enum chum_rpc_type {
 } chum_rpc_type;
 
 /** One JSON value. |str| is borrowed: when passed in, for the duration of the call; when
- *  passed to a callback, until the callback returns. For CHUM_RPC_STRING it is NUL-terminated
- *  with |len| bytes; for CHUM_RPC_JSON it holds JSON text of |len| bytes (the sentinel inside
- *  nested JSON text is left as the string "$__undefined$"). */
+ *  passed to a callback, until the callback returns. |len| bytes count: strings we send need
+ *  not be NUL-terminated; strings passed to callbacks are. CHUM_RPC_JSON holds JSON text of
+ *  |len| bytes (the sentinel inside nested JSON text is left as the string "$__undefined$"). */
 typedef struct chum_rpc_value {
   chum_rpc_type type;
   int boolean;     /* CHUM_RPC_BOOL: 0 or 1 */
