@@ -270,6 +270,51 @@ typedef struct chum_sync_log_info {
 int chum_sync_log_json(const chum_sync_log_info *info, const chum_exporter *exp,
                        const chum_importer *imp, char **json);
 
+/* ============================== session: exporter + importer on one RPC channel ============ */
+
+struct chum_rpc; /* include/chum/rpc.h */
+typedef struct chum_sync_session chum_sync_session;
+
+typedef struct chum_sync_session_settings {
+  const chum_sync_store_ops *store;
+  void *store_ctx;
+  uint8_t remote_person[32];   /* whose access the exporter computes */
+  int keep_running;            /* importer mode (1: poll, no FIN; 0: one pass + FIN) */
+  uint32_t poll_interval_ms;   /* 0: CHUM_POLL_INTERVAL_MS */
+  uint32_t request_timeout_ms; /* 0: CHUM_RPC_TIMEOUT_MS */
+  unsigned conn_id;            /* for the close reason "Chum ended [<conn_id>] …" */
+  chum_importer_progress_cb progress;
+  void *user;
+} chum_sync_session_settings;
+
+/** Create the chum half of a connection on |rpc| (borrowed; it must outlive the session):
+ *  registers the exporter services 1, 2, 4–8, 10 and the importer's service 3 at once, so
+ *  call this **before** sending `synchronisation` (spec/chum.md §1, Behaviour of the real
+ *  peers 2). The importer starts with chum_sync_session_start(). */
+int chum_sync_session_new(chum_sync_session **out, struct chum_rpc *rpc,
+                          const chum_sync_session_settings *settings);
+/** Free (NULL-safe). Unregisters the services; free it before the rpc. */
+void chum_sync_session_free(chum_sync_session *s);
+/** Start the importer (protocol version check first). */
+int chum_sync_session_start(chum_sync_session *s, uint64_t now_ms);
+/** Hand the importer's next requests to the rpc. Call after every chum_rpc_recv/tick and when
+ *  chum_sync_session_deadline() passed. Returns 0 or a negative chum_err (the session failed:
+ *  close the connection with chum_sync_session_close_reason()). */
+int chum_sync_session_pump(chum_sync_session *s, uint64_t now_ms);
+/** When pump must be called next (poll, version retry, request timeout), or UINT64_MAX. */
+uint64_t chum_sync_session_deadline(const chum_sync_session *s);
+/** A local write the peer may see happened: ask the peer's importer to poll now (service 3;
+ *  between chum nodes the next pass starts at once, a JS peer only logs it). */
+int chum_sync_session_notify(chum_sync_session *s, uint64_t now_ms);
+/** 1 when the session is over: one-shot, our FIN was answered and the peer's FIN arrived; or
+ *  the importer failed. keepRunning sessions end only by failure or by closing. */
+int chum_sync_session_done(const chum_sync_session *s);
+/** The close reason one.core uses: "Chum ended [<id>] normally. Error count <n>" or
+ *  "Chum ended [<id>] with error: <err>", into |buf| (NUL-terminated). Returns |buf|. */
+const char *chum_sync_session_close_reason(const chum_sync_session *s, char *buf, size_t cap);
+chum_exporter *chum_sync_session_exporter(chum_sync_session *s);
+chum_importer *chum_sync_session_importer(chum_sync_session *s);
+
 /* ============================== lists (exposed for tests and fuzzing) ======================== */
 
 typedef enum chum_sync_root_type {

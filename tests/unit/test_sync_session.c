@@ -1,0 +1,179 @@
+/* chum sessions end to end in memory: two nodes, each an rpc (src/rpc) plus a chum session
+ * (exporter + importer) over the fake store, their messages shuttled directly on a fake
+ * clock. Covers the glue: services registered before sync, BLOB/CLOB streams through real
+ * rpc chunks, FIN in both directions and the close reason, service 3 as "poll now", and the
+ * version retry against a peer that registers late. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "chum/config.h"
+#include "chum/crypto.h"
+#include "chum/err.h"
+#include "chum/log.h"
+#include "chum/rpc.h"
+#include "chum/sync.h"
+#include "sync_fake.h"
+
+typedef struct node {
+  fake_store st;
+  chum_rpc *rpc;
+  chum_sync_session *s;
+  uint8_t person[32];
+} node;
+
+static void person(const char *email, uint8_t out[32]) {
+  char md[200];
+  snprintf(md, sizeof(md),
+           "<div data-id-object=\"true\" itemscope itemtype=\"//refin.io/Person\"><span itemprop=\"email\">%s</span></div>", email);
+  chum_sha256(md, strlen(md), out);
+}
+
+static void share_doc(node *n, const char *title, const uint8_t *blob, const uint8_t *clob,
+                      const uint8_t who[32], uint8_t out[32]) {
+  char md[1024], b[65], c[65], w[65], h[65];
+  int k = snprintf(md, sizeof(md), "<div itemscope itemtype=\"//refin.io/OneTest$Doc\"><span itemprop=\"title\">%s</span>", title);
+  if (blob) chum_hex_encode(blob, 32, b, 65), k += snprintf(md + k, sizeof(md) - (size_t)k, "<a itemprop=\"file\" data-type=\"blob\">%s</a>", b);
+  if (clob) chum_hex_encode(clob, 32, c, 65), k += snprintf(md + k, sizeof(md) - (size_t)k, "<a itemprop=\"note\" data-type=\"clob\">%s</a>", c);
+  snprintf(md + k, sizeof(md) - (size_t)k, "</div>");
+  fake_add_md(&n->st, md, out);
+  chum_hex_encode(out, 32, h, 65);
+  chum_hex_encode(who, 32, w, 65);
+  snprintf(md, sizeof(md),
+           "<div itemscope itemtype=\"//refin.io/Access\"><a itemprop=\"object\" data-type=\"obj\">%s</a><ul itemprop=\"person\"><li><a data-type=\"id\">%s</a></li></ul><ul itemprop=\"group\"></ul></div>", h, w);
+  fake_add_versioned(&n->st, md, NULL, NULL);
+}
+
+static void open_node(node *n, const char *email) {
+  memset(n, 0, sizeof(*n));
+  fake_init(&n->st);
+  person(email, n->person);
+  REQUIRE(chum_rpc_new(&n->rpc, NULL) == 0);
+}
+
+static void open_session(node *n, const node *peer, int keep) {
+  chum_sync_session_settings set;
+  memset(&set, 0, sizeof(set));
+  set.store = &fake_store_ops;
+  set.store_ctx = &n->st;
+  memcpy(set.remote_person, peer->person, 32);
+  set.keep_running = keep;
+  set.conn_id = 1;
+  REQUIRE(chum_sync_session_new(&n->s, n->rpc, &set) == 0);
+}
+
+static void close_node(node *n) {
+  chum_sync_session_free(n->s);
+  chum_rpc_free(n->rpc);
+  fake_free(&n->st);
+}
+
+static int move(node *from, node *to, uint64_t now) {
+  int moved = 0;
+  chum_rpc_message m;
+  while (chum_rpc_peek(from->rpc, &m) == 1) {
+    chum_rpc_recv(to->rpc, m.binary, m.data, m.len, now);
+    chum_rpc_consume(from->rpc);
+    moved++;
+  }
+  return moved;
+}
+
+/* Deliver everything both ways until both are idle at |now|. */
+static void shuttle(node *a, node *b, uint64_t now) {
+  for (int round = 0; round < 1000000; round++) {
+    if (a->s) chum_sync_session_pump(a->s, now);
+    if (b->s) chum_sync_session_pump(b->s, now);
+    if (move(a, b, now) + move(b, a, now) == 0) return;
+  }
+  CHECK(!"shuttle did not settle");
+}
+
+TEST(test_session_one_shot_both_ways) {
+  node a, b;
+  open_node(&a, "alice@example.com");
+  open_node(&b, "bob@example.com");
+  size_t blen = 300000;
+  uint8_t *blob = malloc(blen), bh[32], ch[32], adoc[32], bdoc[32];
+  for (size_t i = 0; i < blen; i++) blob[i] = (uint8_t)(i * 13);
+  fake_add_file(&a.st, CHUM_SYNC_BLOB, blob, blen, bh);
+  const char *text = "Gr\xc3\xbc\xc3\x9f" "e \xf0\x9f\x98\x80 <&>";
+  fake_add_file(&a.st, CHUM_SYNC_CLOB, text, strlen(text), ch);
+  share_doc(&a, "from alice", bh, ch, b.person, adoc);
+  share_doc(&b, "from bob", NULL, NULL, a.person, bdoc);
+  open_session(&a, &b, 0);
+  open_session(&b, &a, 0);
+  chum_sync_session_start(a.s, 0);
+  chum_sync_session_start(b.s, 0);
+  shuttle(&a, &b, 0);
+  CHECK(chum_sync_session_done(a.s));
+  CHECK(chum_sync_session_done(b.s));
+  char reason[128];
+  CHECK_STR(chum_sync_session_close_reason(b.s, reason, sizeof(reason)), "Chum ended [1] normally. Error count 0");
+  CHECK(fake_find(&b.st, CHUM_SYNC_OBJECT, adoc) != NULL);
+  CHECK(fake_find(&a.st, CHUM_SYNC_OBJECT, bdoc) != NULL);
+  const fake_item *f = fake_find(&b.st, CHUM_SYNC_BLOB, bh);
+  CHECK(f && f->len == blen && memcmp(f->data, blob, blen) == 0);
+  f = fake_find(&b.st, CHUM_SYNC_CLOB, ch);
+  CHECK(f && f->len == strlen(text));
+  chum_rpc_stats st;
+  chum_rpc_get_stats(b.rpc, &st);
+  CHECK(st.stream_bytes_received == blen + strlen(text));
+  free(blob);
+  close_node(&a);
+  close_node(&b);
+}
+
+TEST(test_session_keep_running_notify) {
+  node a, b;
+  open_node(&a, "alice@example.com");
+  open_node(&b, "bob@example.com");
+  uint8_t d1[32], d2[32];
+  share_doc(&a, "first", NULL, NULL, b.person, d1);
+  open_session(&a, &b, 1);
+  open_session(&b, &a, 1);
+  chum_sync_session_start(a.s, 0);
+  chum_sync_session_start(b.s, 0);
+  shuttle(&a, &b, 0);
+  CHECK(fake_find(&b.st, CHUM_SYNC_OBJECT, d1) != NULL);
+  CHECK(!chum_sync_session_done(b.s));
+  CHECK_EQ(chum_sync_session_deadline(b.s), CHUM_POLL_INTERVAL_MS);
+  /* alice writes at t = 1000 and tells bob (service 3): it arrives at once, not at t = 5000 */
+  share_doc(&a, "second", NULL, NULL, b.person, d2);
+  CHECK(chum_sync_session_notify(a.s, 1000) == 0);
+  shuttle(&a, &b, 1000);
+  CHECK(fake_find(&b.st, CHUM_SYNC_OBJECT, d2) != NULL);
+  CHECK_EQ(chum_importer_passes(chum_sync_session_importer(b.s)), 2);
+  close_node(&a);
+  close_node(&b);
+}
+
+TEST(test_session_peer_registers_late) {
+  node a, b;
+  open_node(&a, "alice@example.com");
+  open_node(&b, "bob@example.com");
+  uint8_t d1[32];
+  share_doc(&b, "late", NULL, NULL, a.person, d1);
+  open_session(&a, &b, 0);
+  chum_sync_session_start(a.s, 0);
+  /* bob's rpc has no services yet: UNKNOWN-SERVICE, alice retries 300 ms later */
+  shuttle(&a, &b, 0);
+  CHECK_EQ(chum_sync_session_deadline(a.s), CHUM_VERSION_RETRY_MS);
+  shuttle(&a, &b, 300);
+  open_session(&b, &a, 0);
+  chum_sync_session_start(b.s, 300);
+  shuttle(&a, &b, 600);
+  CHECK(fake_find(&a.st, CHUM_SYNC_OBJECT, d1) != NULL);
+  CHECK(chum_sync_session_done(a.s));
+  close_node(&a);
+  close_node(&b);
+}
+
+int main(void) {
+  chum_log_set_sink(NULL, NULL);
+  RUN(test_session_one_shot_both_ways);
+  RUN(test_session_keep_running_notify);
+  RUN(test_session_peer_registers_late);
+  return chum_check_finish();
+}
