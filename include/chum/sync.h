@@ -287,19 +287,25 @@ typedef struct chum_sync_session_settings {
   void *user;
 } chum_sync_session_settings;
 
-/** Create the chum half of a connection on |rpc| (borrowed; it must outlive the session):
- *  registers the exporter services 1, 2, 4–8, 10 and the importer's service 3 at once, so
- *  call this **before** sending `synchronisation` (spec/chum.md §1, Behaviour of the real
- *  peers 2). The importer starts with chum_sync_session_start(). */
+/** Create the chum half of a connection on |rpc| (borrowed; it must outlive the session): an
+ *  exporter and an importer bound to the rpc with src/rpc's chum_rpc_sync, which registers
+ *  the exporter services 1, 2, 4–8, 10 and the importer's service 3 at once, so call this
+ *  **before** sending `synchronisation` (spec/chum.md §1, Behaviour of the real peers 2). The
+ *  importer starts with chum_sync_session_start(). */
 int chum_sync_session_new(chum_sync_session **out, struct chum_rpc *rpc,
                           const chum_sync_session_settings *settings);
 /** Free (NULL-safe). Unregisters the services; free it before the rpc. */
 void chum_sync_session_free(chum_sync_session *s);
 /** Start the importer (protocol version check first). */
 int chum_sync_session_start(chum_sync_session *s, uint64_t now_ms);
-/** Hand the importer's next requests to the rpc. Call after every chum_rpc_recv/tick and when
- *  chum_sync_session_deadline() passed. Returns 0 or a negative chum_err (the session failed:
- *  close the connection with chum_sync_session_close_reason()). */
+/** Feed one message received on the connection (chum_rpc_sync_recv). Returns as
+ *  chum_rpc_recv. */
+int chum_sync_session_recv(chum_sync_session *s, int binary, const uint8_t *data, size_t len,
+                           uint64_t now_ms);
+/** Run the timers and hand the importer's next request to the rpc. Call when
+ *  chum_sync_session_deadline() passed (calling it more often is harmless). Returns 0 or a
+ *  negative chum_err (the session failed: close the connection with
+ *  chum_rpc_close_reason() or chum_sync_session_close_reason()). */
 int chum_sync_session_pump(chum_sync_session *s, uint64_t now_ms);
 /** When pump must be called next (poll, version retry, request timeout), or UINT64_MAX. */
 uint64_t chum_sync_session_deadline(const chum_sync_session *s);

@@ -1,8 +1,9 @@
 /* chum sessions end to end in memory: two nodes, each an rpc (src/rpc) plus a chum session
- * (exporter + importer) over the fake store, their messages shuttled directly on a fake
- * clock. Covers the glue: services registered before sync, BLOB/CLOB streams through real
- * rpc chunks, FIN in both directions and the close reason, service 3 as "poll now", and the
- * version retry against a peer that registers late. */
+ * (exporter + importer bound by chum_rpc_sync) over the fake store, their messages shuttled
+ * directly on a fake clock. Covers: services registered before sync, BLOB/CLOB streams
+ * through real rpc chunks, FIN in both directions and the close reason, service 3 sent after a
+ * local write and taken as "poll now", and the version retry against a peer that registers
+ * late (no burst of retries). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +74,8 @@ static int move(node *from, node *to, uint64_t now) {
   int moved = 0;
   chum_rpc_message m;
   while (chum_rpc_peek(from->rpc, &m) == 1) {
-    chum_rpc_recv(to->rpc, m.binary, m.data, m.len, now);
+    if (to->s) chum_sync_session_recv(to->s, m.binary, m.data, m.len, now);
+    else chum_rpc_recv(to->rpc, m.binary, m.data, m.len, now);
     chum_rpc_consume(from->rpc);
     moved++;
   }
@@ -166,6 +168,9 @@ TEST(test_session_peer_registers_late) {
   shuttle(&a, &b, 600);
   CHECK(fake_find(&a.st, CHUM_SYNC_OBJECT, d1) != NULL);
   CHECK(chum_sync_session_done(a.s));
+  chum_rpc_stats st;
+  chum_rpc_get_stats(a.rpc, &st);
+  CHECK_EQ(st.requests_sent_total, 3 + 4); /* 3 version checks, roots, children, object, FIN */
   close_node(&a);
   close_node(&b);
 }
