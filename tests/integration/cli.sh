@@ -62,10 +62,10 @@ expect 2 "init with unknown capability" -- "$CHUM" --dir "$D" init --email a@b.c
 if [ -e "$D" ]; then bad "bad input created $D"; else ok "bad input created nothing"; fi
 # Unwritable directory (tests run as root, so: a path under a regular file).
 echo plain >"$T/file"
-expect 1 "init under a regular file" -- "$CHUM" --dir "$T/file/sub/node" init --email a@b.c
+expect 1 "init under a regular file" -- "$CHUM" --dir "$T/file/sub/node" init --email a@b.c --hwid 0242ac110002
 has "unwritable directory is explained" "not a directory" "$T/err"
 if [ "$(cat "$T/file")" = plain ]; then ok "the regular file is untouched"; else bad "file changed"; fi
-expect 1 "init where the directory is a file" -- "$CHUM" --dir "$T/file" init --email a@b.c
+expect 1 "init where the directory is a file" -- "$CHUM" --dir "$T/file" init --email a@b.c --hwid 0242ac110002
 # A failure half-way (something in the way of state.json.new) leaves no file behind.
 mkdir -p "$T/half/state.json.new"
 expect 1 "init failing half-way" -- "$CHUM" --dir "$T/half" init --email a@b.c --hwid 0242ac110002
@@ -116,6 +116,14 @@ for k in '"storage"' '"freeBytes"' '"health"' '"metrics"' '"messagesSent": 0' '"
   has "status --json has $k" "$k" "$T/out"
 done
 
+# The real hardware ID: a MAC or /etc/machine-id, or a clear refusal where there is neither.
+"$CHUM" --dir "$T/hw" init --email me@example.org >"$T/out" 2>"$T/err"
+rc=$?
+if [ $rc = 0 ] && "$CHUM" --dir "$T/hw" id --json | grep -q '"hardwareIdSource": "\(mac:\|machine-id\)'; then
+  ok "init with the machine's hardware ID"
+elif [ $rc = 1 ] && grep -q "no hardware ID" "$T/err"; then ok "no hardware ID is explained"
+else bad "init with the machine's hardware ID (exit $rc)"; fi
+
 # ---- status reads the state file the running node keeps -----------------------------------------
 now=$(date +%s%3N)
 cat >"$D/state.json" <<EOS
@@ -150,11 +158,11 @@ has "damaged state file is reported" "state file unreadable" "$T/out"
 
 # ---- refuse to overwrite; --force ------------------------------------------------------------------
 before=$(sha256sum "$D/identity.secret.json" "$D/node.json")
-expect 1 "init over an existing node" -- "$CHUM" --dir "$D" init --email other@example.org
+expect 1 "init over an existing node" -- "$CHUM" --dir "$D" init --email other@example.org --hwid 0242ac110002
 has "refusal mentions --force" "force" "$T/err"
 if [ "$(sha256sum "$D/identity.secret.json" "$D/node.json")" = "$before" ]; then
   ok "existing node untouched"; else bad "existing node changed"; fi
-expect 0 "init --force" -- "$CHUM" --dir "$D" init --force --email other@example.org --instance kitchen
+expect 0 "init --force" -- "$CHUM" --dir "$D" init --force --email other@example.org --instance kitchen --hwid 0242ac110002
 expect 0 "id after --force" -- "$CHUM" --dir "$D" id
 has "--force replaced the identity" "other@example.org" "$T/out"
 has "--force took the instance name" "kitchen" "$T/out"
@@ -162,7 +170,7 @@ if [ "$(stat -c %a "$D/identity.secret.json")" = 600 ]; then ok "secret still 06
 else bad "secret mode after --force"; fi
 # --force failing half-way keeps the old node whole.
 mkdir "$D/state.json.new"
-expect 1 "init --force failing half-way" -- "$CHUM" --dir "$D" init --force --email third@example.org
+expect 1 "init --force failing half-way" -- "$CHUM" --dir "$D" init --force --email third@example.org --hwid 0242ac110002
 rmdir "$D/state.json.new"
 expect 0 "id after the failed --force" -- "$CHUM" --dir "$D" id
 has "old node kept after a failed --force" "other@example.org" "$T/out"
