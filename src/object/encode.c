@@ -103,13 +103,13 @@ static int sstr(enc *e, dbuf *b, const jv *v, int depth);
 /* Stringify each item of a list into its own buffer, sort, and join as a JSON array. */
 static int sstr_sorted_list(enc *e, dbuf *b, const jv *first, uint32_t count, int depth) {
   int rc = 0;
+  uint32_t i = 0;
   dbuf *items = calloc(count ? count : 1, sizeof(dbuf));
   strpiece *pcs = calloc(count ? count : 1, sizeof(strpiece));
   if (!items || !pcs) {
     rc = efail(e, CHUM_ERR_NOMEM, "CHUM-MEM", "out of memory");
     goto out;
   }
-  uint32_t i = 0;
   for (const jv *m = first; m && i < count; m = m->next, i++) {
     dbuf_init(&items[i], 0);
     if (is_marker(m, "$undefined")) {
@@ -425,8 +425,8 @@ static int enc_value(enc *e, const chum_itemtype *t, const jv *v, const char *it
     return e->rc;
   case CHUM_IT_INTEGER:
   case CHUM_IT_NUMBER: {
-    double d;
-    int nonfinite;
+    double d = 0;
+    int nonfinite = 0;
     if (get_number(e, v, itemprop, t->kind == CHUM_IT_INTEGER, &d, &nonfinite)) return e->rc;
     if (itemprop) open_tag(e, "span", itemprop);
     if (nonfinite)

@@ -24,8 +24,8 @@ static const char *const kind_names[CHUM_IT__COUNT] = {
     "referenceToClob", "array",           "bag",           "set",
     "map",             "object"};
 
-#define RECIPE_JSON_DEPTH 64
-#define RECIPE_MAX_NESTING 32
+#define RECIPE_JSON_DEPTH (4 * CHUM_MAX_NESTING_DEPTH + 32)
+#define RECIPE_MAX_NESTING (2 * CHUM_MAX_NESTING_DEPTH + 8)
 
 /* ---- parsing one recipe ------------------------------------------------------------------------- */
 

@@ -149,7 +149,7 @@ TEST(microdata_vectors) {
     n_md++;
     char *name = cstr(l.v, "name");
     char *json = to_json(jv_get(l.v, "object"));
-    size_t mdn, want_n;
+    size_t mdn = 0, want_n = 0;
     int rep;
     const char *md_js = sget(l.v, "microdata", &mdn);
     char *want = node_utf8(md_js, mdn, &want_n, &rep);
@@ -321,7 +321,7 @@ TEST(parse_vectors) {
     if (r < 0) continue;
     total++;
     char *name = cstr(l.v, "name");
-    size_t mdn, bn;
+    size_t mdn = 0, bn = 0;
     int rep;
     const char *md = sget(l.v, "microdata", &mdn);
     char *bytes = node_utf8(md, mdn, &bn, &rep);
@@ -413,7 +413,7 @@ TEST(invalid_vectors) {
     if (r < 0) continue;
     total++;
     char *name = cstr(l.v, "name");
-    size_t mdn, bn;
+    size_t mdn = 0, bn = 0;
     int rep;
     const char *md = sget(l.v, "microdata", &mdn);
     char *bytes = node_utf8(md, mdn, &bn, &rep);
