@@ -116,6 +116,12 @@ void cli_apply_verbosity(const cli_ctx *ctx);
  * returns CLI_RUNTIME; CLI_OK on success. */
 int cli_load_node(const cli_ctx *ctx, chum_node_identity *id);
 
+/* The recipe registry of the node in ctx->dir: built-ins plus the JSON files in <dir>/recipes
+ * (app/cmd_recipe.c, docs/object.md). On failure prints why and returns CLI_RUNTIME; CLI_OK
+ * on success (free *out with chum_recipes_free). */
+struct chum_recipes;
+int cli_load_recipes(const cli_ctx *ctx, struct chum_recipes **out);
+
 /* Subcommands: each is defined in its own app/cmd_<name>.c and listed in app/main.c. */
 int cmd_version(cli_ctx *ctx, int argc, char **argv);
 int cmd_init(cli_ctx *ctx, int argc, char **argv);
@@ -125,5 +131,6 @@ int cmd_ws(cli_ctx *ctx, int argc, char **argv);
 int cmd_discover(cli_ctx *ctx, int argc, char **argv);
 int cmd_peers(cli_ctx *ctx, int argc, char **argv);
 int cmd_topology(cli_ctx *ctx, int argc, char **argv);
+int cmd_recipe(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const cli_command commands[] = {
     {"discover", "find nodes on named interfaces (UDP presence, mDNS)", cmd_discover},
     {"peers", "show the peer table (discovered and configured peers)", cmd_peers},
     {"topology", "show the network map (--json, --dot)", cmd_topology},
+    {"recipe", "object types the node understands (import, list, show)", cmd_recipe},
 };
 
 static const size_t command_count = sizeof commands / sizeof commands[0];

@@ -406,9 +406,11 @@ static chum_recipe *parse_recipe(const jv *o, int builtin, chum_object_error *er
     goto fail;
   }
   const jv *nm = jv_get(o, "name");
-  if (!nm || nm->type != JV_STR || !name_ok(nm->s, nm->len) || memchr(nm->s, '.', nm->len)) {
+  /* the name also names a file (<dir>/recipes/<Name>.json): no path separators */
+  if (!nm || nm->type != JV_STR || !name_ok(nm->s, nm->len) || memchr(nm->s, '.', nm->len) ||
+      memchr(nm->s, '/', nm->len) || memchr(nm->s, '\\', nm->len)) {
     lfail(&L, CHUM_ERR_INVAL,
-          "a recipe needs a \"name\" without spaces, quotes, dots, '<', '>' or '&'");
+          "a recipe needs a \"name\" without spaces, quotes, dots, slashes, '<', '>' or '&'");
     goto fail;
   }
   rc = jarena_alloc(&mem, sizeof *rc);
