@@ -45,7 +45,7 @@ static void usage_ws(FILE *out) {
           "usage: chum ws serve --listen HOST:PORT [--echo] [options]\n"
           "       chum ws connect URL [options]\n"
           "\n"
-          "WebSocket diagnostics on the reliable link (RFC 6455, ws:// only).\n"
+          "WebSocket diagnostics on the reliable link (RFC 6455; ws://, and wss:// as a client).\n"
           "\n"
           "serve    accept WebSocket clients; print each text message as a line on stdout,\n"
           "         or send it back with --echo. Prints 'listening ws://HOST:PORT/' first.\n"
@@ -67,6 +67,8 @@ static void usage_ws(FILE *out) {
           "  --attempts N         connect: failed attempts before giving up (default %d, 0: never)\n"
           "  --binary             connect: send lines as binary messages\n"
           "  --linger MS          connect: wait this long for replies at end of input (default 500)\n"
+          "  --ca FILE            connect: trusted roots (PEM) for wss:// (default the system\n"
+          "                       bundle, " CHUM_TLS_CA_FILE ")\n"
           "  --metrics FILE       write the link metrics as JSON to FILE at exit\n"
           "\n"
           "exit codes: 0 success, 1 runtime error (e.g. could not connect), 2 usage error\n",
@@ -78,6 +80,7 @@ typedef struct ws_opts {
   const char *listen;
   const char *url;
   const char *metrics;
+  const char *ca;
   bool echo, persist, binary;
   long max_clients, max_message, ping, pong_timeout, misses, attempts, linger;
 } ws_opts;
@@ -123,6 +126,9 @@ static int parse_opts(int argc, char **argv, int first, ws_opts *o) {
     if (strcmp(a, "--listen") == 0 && v) {
       o->listen = v;
       i++;
+    } else if (strcmp(a, "--ca") == 0 && v) {
+      o->ca = v;
+      i++;
     } else if (strcmp(a, "--metrics") == 0 && v) {
       o->metrics = v;
       i++;
@@ -156,6 +162,7 @@ static void fill_settings(const ws_opts *o, chum_link_settings *s, char *persist
   s->max_reconnect_attempts = (uint32_t)o->attempts;
   s->max_clients = (uint32_t)o->max_clients;
   s->clock_us = clock_us;
+  s->tls_ca_file = o->ca;
   if (o->persist) {
     snprintf(persist_dir, cap, "%s/link", ctx->dir);
     s->persist_dir = persist_dir;
@@ -326,8 +333,7 @@ static int ws_connect(cli_ctx *ctx, const ws_opts *o) {
   uint64_t now = chum_port_now_ms();
   rc = chum_link_connect(l, o->url, now);
   if (rc != 0) {
-    cli_error(rc == CHUM_ERR_UNSUPPORTED ? "wss:// needs TLS, which this build lacks: use ws://"
-                                         : "URLs look like ws://HOST:PORT/PATH",
+    cli_error("URLs look like ws://HOST:PORT/PATH or wss://HOST:PORT/PATH",
               "cannot use '%s': %s", o->url, chum_strerror(rc));
     chum_link_free(l);
     return CLI_USAGE;

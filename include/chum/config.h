@@ -94,6 +94,10 @@
 #ifndef CHUM_LINK_QUEUE_BYTES
 #define CHUM_LINK_QUEUE_BYTES (64u * 1024u)
 #endif
+/* D: trusted root certificates (PEM) for wss:// when none is given. */
+#ifndef CHUM_TLS_CA_FILE
+#define CHUM_TLS_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
+#endif
 /* D: senders whose last message id a link remembers for de-duplication (persistent mode). */
 #ifndef CHUM_LINK_DEDUP_SENDERS
 #define CHUM_LINK_DEDUP_SENDERS 16

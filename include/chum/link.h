@@ -85,6 +85,9 @@ typedef struct chum_link_settings {
   const char *persist_dir;
   /* NULL: chum_link_transport_port(). */
   const chum_link_transport *transport;
+  /* wss:// (client): PEM file of trusted roots; NULL: CHUM_TLS_CA_FILE. TLS runs over the
+   * transport above (src/crypto/tls.c, mbedTLS). */
+  const char *tls_ca_file;
   /* Jitter source: uniform in [0, upper). NULL: chum_crypto_random_uniform. */
   uint32_t (*random_uniform)(uint32_t upper, void *user);
   void *random_user;
@@ -164,8 +167,8 @@ int chum_link_new(chum_link **out, const chum_link_settings *s, chum_link_event_
  *  unless persistent. */
 void chum_link_free(chum_link *link);
 
-/** Connect to |url| (ws://host[:port][/path]) and stay connected. Returns 0, CHUM_ERR_INVAL
- *  (bad URL), CHUM_ERR_UNSUPPORTED (wss:// is not built in: see docs/ws.md). */
+/** Connect to |url| (ws://host[:port][/path] or wss://, TLS with certificate and host name
+ *  checks) and stay connected. Returns 0 or CHUM_ERR_INVAL (bad URL). */
 int chum_link_connect(chum_link *link, const char *url, uint64_t now_ms);
 /** Close with 1000 and |reason| and stop reconnecting. Queued messages stay queued. */
 int chum_link_disconnect(chum_link *link, const char *reason, uint64_t now_ms);

@@ -6,6 +6,7 @@
 #include "chum/crypto.h"
 #include "chum/err.h"
 #include "chum/log.h"
+#include "chum/tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ struct chum_link {
   char origin[256];
   char subprotocol[256];
   char persist_dir[512];
+  char ca_file[512];
   const chum_link_transport *t;
   chum_link_event_cb cb;
   chum_link_failed_cb failed_cb;
@@ -44,6 +46,9 @@ struct chum_link {
   uint16_t port;
 
   chum_link_state state;
+  bool use_tls;   /* wss:// */
+  chum_tls *tls;  /* the session under the codec */
+  bool tls_handshaking;
   int handle;
   bool tcp_up;
   chum_ws *ws;
@@ -250,7 +255,32 @@ static void on_ws_event(chum_ws *ws, const chum_ws_event *ev, void *user) {
   if (l->cb) l->cb(l, ev, l->user);
 }
 
+/* Raw transport I/O for the TLS session. */
+static int raw_send(void *ctx, const uint8_t *buf, size_t len) {
+  chum_link *l = ctx;
+  return l->t->send(l->t->ctx, l->handle, buf, len);
+}
+
+static int raw_recv(void *ctx, uint8_t *buf, size_t cap) {
+  chum_link *l = ctx;
+  return l->t->recv(l->t->ctx, l->handle, buf, cap);
+}
+
+/* The byte stream under the codec: TLS for wss://, else the transport. */
+static int io_send(chum_link *l, const void *buf, size_t len) {
+  if (l->tls) return chum_tls_write(l->tls, buf, len);
+  return l->t->send(l->t->ctx, l->handle, buf, len);
+}
+
+static int io_recv(chum_link *l, void *buf, size_t cap) {
+  if (l->tls) return chum_tls_read(l->tls, buf, cap);
+  return l->t->recv(l->t->ctx, l->handle, buf, cap);
+}
+
 static void close_transport(chum_link *l) {
+  chum_tls_free(l->tls);
+  l->tls = NULL;
+  l->tls_handshaking = false;
   if (l->handle >= 0) l->t->close(l->t->ctx, l->handle);
   l->handle = -1;
   l->tcp_up = false;
@@ -352,6 +382,8 @@ int chum_link_new(chum_link **out, const chum_link_settings *s, chum_link_event_
   if (!l->s.max_message_size) l->s.max_message_size = CHUM_WS_MAX_FRAME_SIZE;
   snprintf(l->origin, sizeof l->origin, "%s", s->origin ? s->origin : "");
   snprintf(l->subprotocol, sizeof l->subprotocol, "%s", s->subprotocol ? s->subprotocol : "");
+  snprintf(l->ca_file, sizeof l->ca_file, "%s", s->tls_ca_file ? s->tls_ca_file : "");
+  l->s.tls_ca_file = NULL;
   l->s.origin = l->s.subprotocol = l->s.persist_dir = l->s.server_subprotocols = NULL;
   l->t = s->transport ? s->transport : chum_link_transport_port();
   l->cb = cb;
@@ -403,7 +435,8 @@ static int parse_url(chum_link *l, const char *url) {
     p = url + 5;
     def = 80;
   } else if (strncmp(url, "wss://", 6) == 0) {
-    return CHUM_ERR_UNSUPPORTED;
+    p = url + 6;
+    def = 443;
   } else {
     return CHUM_ERR_INVAL;
   }
@@ -437,6 +470,7 @@ static int parse_url(chum_link *l, const char *url) {
   if (strlen(q) + 2 > sizeof l->path) return CHUM_ERR_INVAL;
   snprintf(l->path, sizeof l->path, "%s%s", *q == '/' ? "" : "/", q);
   l->port = (uint16_t)port;
+  l->use_tls = strncmp(url, "wss://", 6) == 0;
   int n = snprintf(l->hostport, sizeof l->hostport, "%s%.*s%s:%u", *p == '[' ? "[" : "",
                    (int)hl, l->host, *p == '[' ? "]" : "", (unsigned)port);
   if (n < 0 || (size_t)n >= sizeof l->hostport) return CHUM_ERR_INVAL;
@@ -448,8 +482,6 @@ int chum_link_connect(chum_link *l, const char *url, uint64_t now_ms) {
   int rc = parse_url(l, url);
   if (rc != 0) {
     l->have_url = false;
-    if (rc == CHUM_ERR_UNSUPPORTED)
-      CHUM_LOGE(MOD, "wss:// is not built into this chum (no TLS in the link yet): use ws://");
     return rc;
   }
   l->now = now_ms;
@@ -579,7 +611,7 @@ static int write_out(chum_link *l) {
     const uint8_t *d;
     size_t n = chum_ws_output(l->ws, &d);
     if (n == 0) return 0;
-    int w = l->t->send(l->t->ctx, l->handle, d, n);
+    int w = io_send(l, d, n);
     if (w == CHUM_ERR_AGAIN) return 0;
     if (w < 0) return w;
     chum_ws_output_consume(l->ws, (size_t)w);
@@ -593,6 +625,28 @@ void chum_link_update(chum_link *l, uint64_t now_ms) {
   if (l->state == CHUM_LINK_WAITING && now_ms >= l->next_attempt_at) start_attempt(l);
   if (l->state == CHUM_LINK_CONNECTING && !l->tcp_up) {
     int st = l->handle >= 0 ? l->t->connect_status(l->t->ctx, l->handle) : CHUM_ERR_CONNECT;
+    if (st == 0 && l->use_tls) {
+      if (!l->tls) {
+        int rc = chum_tls_client_new(&l->tls, l->host, l->ca_file[0] ? l->ca_file : NULL,
+                                     raw_send, raw_recv, l);
+        if (rc != 0) {
+          connection_ended(l, "TLS setup failed");
+          return;
+        }
+        l->tls_handshaking = true;
+      }
+      int hs = chum_tls_handshake(l->tls);
+      if (hs == 0) {
+        l->tls_handshaking = false;
+      } else if (hs == CHUM_ERR_AGAIN && now_ms < l->attempt_started + CHUM_WS_OPEN_TIMEOUT_MS) {
+        goto done;
+      } else {
+        connection_ended(l, hs == CHUM_ERR_AUTH ? "server certificate refused"
+                            : hs == CHUM_ERR_AGAIN ? "TLS handshake timed out"
+                                                   : "TLS handshake failed");
+        return;
+      }
+    }
     if (st == 0) {
       l->tcp_up = true;
       int rc = make_ws(l);
@@ -612,7 +666,7 @@ void chum_link_update(chum_link *l, uint64_t now_ms) {
   if (!l->ws) goto done;
   /* read */
   for (int i = 0; i < READS_PER_UPDATE && !chum_ws_is_closed(l->ws); i++) {
-    int n = l->t->recv(l->t->ctx, l->handle, l->rx, sizeof l->rx);
+    int n = io_recv(l, l->rx, sizeof l->rx);
     if (n == CHUM_ERR_AGAIN) break;
     if (n <= 0) {
       chum_ws_eof(l->ws, now_ms);
@@ -673,7 +727,7 @@ uint64_t chum_link_deadline(const chum_link *l) {
     if (!l->tcp_up) {
       MIN_D(l->attempt_started + CHUM_WS_OPEN_TIMEOUT_MS);
       /* connect_status is polled; non-pollable transports need a nudge */
-      if (!l->t->pollable) MIN_D(l->now + 10);
+      if (!l->t->pollable || l->tls_handshaking) MIN_D(l->now + 20);
     }
     break;
   case CHUM_LINK_OPEN:
@@ -699,7 +753,7 @@ size_t chum_link_pollfds(const chum_link *l, chum_pollfd *fds, size_t cap) {
   fds[0].fd = l->handle;
   fds[0].events = CHUM_POLL_IN;
   fds[0].revents = 0;
-  if (!l->tcp_up) fds[0].events = CHUM_POLL_OUT;
+  if (!l->tcp_up) fds[0].events = l->tls_handshaking ? CHUM_POLL_IN : CHUM_POLL_OUT;
   else if (l->ws) {
     const uint8_t *d;
     if (chum_ws_output((chum_ws *)l->ws, &d) > 0) fds[0].events |= CHUM_POLL_OUT;

@@ -60,8 +60,8 @@ if [ $rc -eq 1 ] && grep -q "could not connect" "$T/c3.err"; then ok "unreachabl
 else bad "unreachable server: rc $rc $(cat "$T/c3.err")"; fi
 
 # usage errors
-"$CHUM" ws connect "wss://127.0.0.1:$PORT/" < /dev/null > /dev/null 2>&1; rc=$?
-[ $rc -eq 2 ] && ok "wss:// refused as a usage error (no TLS built in)" || bad "wss:// rc $rc"
+"$CHUM" ws connect "wsx://127.0.0.1:$PORT/" < /dev/null > /dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && ok "a bad URL scheme is a usage error" || bad "bad scheme rc $rc"
 "$CHUM" ws --help | grep -q "chum ws serve" && ok "chum ws --help" || bad "chum ws --help"
 "$CHUM" ws serve --listen nonsense > /dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] && ok "bad --listen is a usage error" || bad "bad --listen rc $rc"
@@ -135,6 +135,27 @@ if command -v node > /dev/null && NODE_PATH=/usr/share/nodejs node -e "require('
   else bad "chum client -> node server: rc $nrc $(cat "$T/ns.out") $(cat "$T/nsc.err")"; fi
 else
   echo "skip - node with the ws module is not installed (Debian: node-ws)"
+fi
+
+# wss://: a TLS echo server (Python websockets + ssl) with a self-signed certificate
+if $PEER has-websockets 2>/dev/null && command -v openssl > /dev/null; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+    -keyout "$T/key.pem" -out "$T/cert.pem" > /dev/null 2>&1
+  rm -f "$T/tport"
+  timeout -k 10 60 $PEER wss-server "$T/tport" "$T/cert.pem" "$T/key.pem" > "$T/tls.out" 2>&1 &
+  TS=$!; PIDS+=("$TS")
+  for _ in $(seq 1 100); do [ -s "$T/tport" ] && break; sleep 0.05; done
+  TPORT=$(cat "$T/tport")
+  printf 'secret 1\nsecret 2\n' | timeout -k 10 30 "$CHUM" ws connect "wss://localhost:$TPORT/" --ca "$T/cert.pem" > "$T/tc.out" 2> "$T/tc.err"
+  if [ "$(cat "$T/tc.out")" = "$(printf 'secret 1\nsecret 2')" ]; then ok "wss:// echo through TLS (mbedTLS client, Python ssl server)"
+  else bad "wss echo: $(cat "$T/tc.err")"; fi
+  timeout -k 10 30 "$CHUM" ws connect "wss://localhost:$TPORT/" --attempts 1 < /dev/null > /dev/null 2> "$T/tc2.err"; rc=$?
+  if [ $rc -eq 1 ] && grep -q "certificate" "$T/tc2.err"; then ok "wss:// with an untrusted certificate is refused"
+  else bad "untrusted certificate: rc $rc $(cat "$T/tc2.err")"; fi
+  kill "$TS" 2>/dev/null; wait "$TS" 2>/dev/null
+else
+  echo "skip - wss:// test needs python3-websockets and openssl"
 fi
 
 rm -f "$T/mport"

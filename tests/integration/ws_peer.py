@@ -303,6 +303,23 @@ def wsproto_client(port):
     print("ok - python wsproto client <-> chum ws serve --echo (fragments, binary, ping, close)")
 
 
+async def wss_server(port_file, cert, key):
+    """A TLS echo server (Python websockets + ssl) on localhost, for chum's wss:// client."""
+    import ssl
+    import websockets
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+
+    async def handler(ws, path=None):
+        async for m in ws:
+            await ws.send(m)
+
+    async with websockets.serve(handler, "localhost", 0, ssl=ctx) as server:
+        with open(port_file, "w") as f:
+            f.write(str(server.sockets[0].getsockname()[1]))
+        await asyncio.sleep(60)
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "negatives":
@@ -313,6 +330,11 @@ def main():
         asyncio.run(ws_client(sys.argv[2]))
     elif cmd == "ws-server":
         asyncio.run(ws_server(sys.argv[2], int(sys.argv[3])))
+    elif cmd == "wss-server":
+        try:
+            asyncio.run(wss_server(sys.argv[2], sys.argv[3], sys.argv[4]))
+        except KeyboardInterrupt:
+            pass
     elif cmd == "wsproto-client":
         wsproto_client(int(sys.argv[2]))
     elif cmd == "has-wsproto":

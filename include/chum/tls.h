@@ -1,0 +1,39 @@
+/* chum: TLS client sessions (mbedTLS, inside src/crypto like every mbedTLS call). Transport
+ * agnostic: the caller gives send/recv functions over a non-blocking byte stream. Used by the
+ * link for wss:// URLs. */
+#ifndef CHUM_TLS_H
+#define CHUM_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct chum_tls chum_tls; /* opaque */
+
+/** Raw I/O under TLS: the count, CHUM_ERR_AGAIN, or CHUM_ERR_CLOSED/_IO. */
+typedef int (*chum_tls_send_fn)(void *ctx, const uint8_t *buf, size_t len);
+typedef int (*chum_tls_recv_fn)(void *ctx, uint8_t *buf, size_t cap);
+
+/** A client session for |server_name| (SNI and the certificate's name). |ca_file|: PEM
+ *  bundle of trusted roots (NULL: CHUM_TLS_CA_FILE, the system bundle). Returns 0,
+ *  CHUM_ERR_NOMEM, CHUM_ERR_CRYPTO (setup failed), CHUM_ERR_NOTFOUND (no CA file). */
+int chum_tls_client_new(chum_tls **out, const char *server_name, const char *ca_file,
+                        chum_tls_send_fn send, chum_tls_recv_fn recv, void *io_ctx);
+/** Advance the handshake: 0 done, CHUM_ERR_AGAIN (call again when the socket is ready),
+ *  CHUM_ERR_AUTH (certificate refused; reason logged), CHUM_ERR_CRYPTO / _CLOSED. */
+int chum_tls_handshake(chum_tls *t);
+/** Encrypt and send: the count taken, CHUM_ERR_AGAIN, or an error. */
+int chum_tls_write(chum_tls *t, const void *buf, size_t len);
+/** Receive and decrypt: the count, CHUM_ERR_AGAIN, CHUM_ERR_CLOSED at the end. */
+int chum_tls_read(chum_tls *t, void *buf, size_t cap);
+/** Send close_notify (best effort) and free. NULL-safe. */
+void chum_tls_free(chum_tls *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
