@@ -70,6 +70,13 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv) {
   uint64_t free_bytes = 0, dir_files = 0, dir_bytes = 0;
   int free_rc = chum_port_free_space(ctx->dir, &free_bytes);
   chum_node_dir_usage(ctx->dir, &dir_files, &dir_bytes);
+  /* The store is counted directly when it exists (read-only: safe beside a running node);
+   * otherwise the figures the node saved are shown. */
+  chum_node_storage sto;
+  bool have_store = chum_node_storage_usage(ctx->dir, &sto) == 0;
+  if (have_store)
+    chum_node_state_storage(&st, sto.objects + sto.ids,
+                            sto.object_bytes + sto.id_bytes + sto.blob_bytes + sto.clob_bytes);
   uint64_t now = chum_port_wall_ms();
   bool running = really_running(&st, now);
   uint64_t avg_us = chum_node_state_avg_processing_us(&st);
@@ -82,6 +89,10 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv) {
     printf(",\n  \"identity\": %s,\n", buf);
     printf("  \"storage\": {\"objects\": %" PRIu64 ", \"bytes\": %" PRIu64, st.store_objects,
            st.store_bytes);
+    if (have_store)
+      printf(", \"ids\": %" PRIu64 ", \"blobs\": %" PRIu64 ", \"blobBytes\": %" PRIu64
+             ", \"clobs\": %" PRIu64 ", \"clobBytes\": %" PRIu64,
+             sto.ids, sto.blobs, sto.blob_bytes, sto.clobs, sto.clob_bytes);
     if (free_rc == 0) printf(", \"freeBytes\": %" PRIu64, free_bytes);
     printf(", \"dirFiles\": %" PRIu64 ", \"dirBytes\": %" PRIu64 "},\n", dir_files, dir_bytes);
     printf("  \"health\": {\"running\": %s, \"runs\": %" PRIu64 ", \"lastStart\": %" PRIu64
@@ -127,6 +138,13 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv) {
   printf("storage       %" PRIu64 " objects, %s stored; %s free; directory %" PRIu64
          " files, %s\n",
          st.store_objects, b1, free_rc == 0 ? b2 : "? bytes", dir_files, b3);
+  if (have_store) {
+    fmt_bytes(sto.blob_bytes, b1, sizeof b1);
+    fmt_bytes(sto.clob_bytes, b2, sizeof b2);
+    printf("              %" PRIu64 " objects and %" PRIu64 " ID objects, %" PRIu64
+           " BLOBs (%s), %" PRIu64 " CLOBs (%s)\n",
+           sto.objects, sto.ids, sto.blobs, b1, sto.clobs, b2);
+  }
   fmt_time(st.last_start_ms, t1, sizeof t1);
   fmt_time(st.last_seen_ms, t2, sizeof t2);
   fmt_duration(st.uptime_ms, d1, sizeof d1);

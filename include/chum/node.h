@@ -225,6 +225,19 @@ int chum_node_path(const char *dir, const char *name, char *out, size_t cap);
  *  `chum status`; the cost grows with the number of files. */
 int chum_node_dir_usage(const char *dir, uint64_t *files, uint64_t *bytes);
 
+/** What the object store under <dir>/store holds (docs/store.md layout), counted read-only. */
+typedef struct chum_node_storage {
+  uint64_t objects, object_bytes; /* store/objects/ */
+  uint64_t ids, id_bytes;         /* store/ids/ */
+  uint64_t blobs, blob_bytes;     /* store/blobs/ */
+  uint64_t clobs, clob_bytes;     /* store/clobs/ */
+} chum_node_storage;
+
+/** Count the files and bytes of the node's store without opening it (no temporary files are
+ *  touched, so this is safe while a node runs). CHUM_ERR_NOTFOUND if <dir>/store does not
+ *  exist (all counts zero). */
+int chum_node_storage_usage(const char *dir, chum_node_storage *out);
+
 /* ---- state: health and metrics ---------------------------------------------------------------- */
 
 /** Counters a running node keeps: the seed's Metrics, plus bytes and drops (issue 4). */

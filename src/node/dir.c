@@ -345,3 +345,23 @@ int chum_node_dir_usage(const char *dir, uint64_t *files, uint64_t *bytes) {
   free(w);
   return rc;
 }
+
+int chum_node_storage_usage(const char *dir, chum_node_storage *out) {
+  if (!dir || !out) return CHUM_ERR_INVAL;
+  memset(out, 0, sizeof *out);
+  char store[NODE_PATH_MAX], sub[NODE_PATH_MAX];
+  int rc = chum_node_path(dir, "store", store, sizeof store);
+  if (rc != 0) return rc;
+  if (!chum_port_is_dir(store)) return CHUM_ERR_NOTFOUND;
+  static const char *const names[4] = {"objects", "ids", "blobs", "clobs"};
+  uint64_t *counts[4][2] = {{&out->objects, &out->object_bytes},
+                            {&out->ids, &out->id_bytes},
+                            {&out->blobs, &out->blob_bytes},
+                            {&out->clobs, &out->clob_bytes}};
+  for (int i = 0; i < 4; i++) {
+    if (chum_node_path(store, names[i], sub, sizeof sub) != 0 || !chum_port_is_dir(sub)) continue;
+    int r = chum_node_dir_usage(sub, counts[i][0], counts[i][1]);
+    if (r != 0 && rc == 0) rc = r;
+  }
+  return rc;
+}

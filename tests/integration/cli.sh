@@ -148,6 +148,18 @@ for k in '"messagesSent": 42' '"running": true' '"averageProcessingUs": 2500' '"
          '"error": "CHUM_ERR_TIMEOUT"' '"queueDepth": 5'; do
   has "status --json has $k" "$k" "$T/out"
 done
+# With a store (docs/store.md layout) its contents are counted directly.
+mkdir -p "$D/store/objects" "$D/store/ids" "$D/store/blobs" "$D/store/clobs"
+printf '%s' '<div itemscope itemtype="//refin.io/Person"><span itemprop="email">x@y</span></div>' \
+  >"$D/store/objects/$(printf '%s' '<div itemscope itemtype="//refin.io/Person"><span itemprop="email">x@y</span></div>' | sha256sum | cut -c1-64)"
+head -c 3000 /dev/zero >"$D/store/blobs/$(head -c 3000 /dev/zero | sha256sum | cut -c1-64)"
+printf 'hello' >"$D/store/clobs/$(printf hello | sha256sum | cut -c1-64)"
+expect 0 "status counts the store" -- "$CHUM" --dir "$D" status
+has "status shows the store's objects" "1 objects and 0 ID objects, 1 BLOBs (2.9 KiB), 1 CLOBs (5 bytes)" "$T/out"
+expect 0 "status --json counts the store" -- "$CHUM" --dir "$D" status --json
+has "status --json shows the store's BLOBs" '"blobs": 1, "blobBytes": 3000' "$T/out"
+rm -rf "$D/store"
+
 # A node that stopped saving long ago is not running any more.
 sed -i "s/\"lastSeen\": $now/\"lastSeen\": $((now - 3600000))/" "$D/state.json"
 expect 0 "status of a node that stopped without notice" -- "$CHUM" --dir "$D" status

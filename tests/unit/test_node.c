@@ -516,6 +516,33 @@ TEST(state_checkpoint) {
   chum_test_rmtree(dir);
 }
 
+TEST(storage_usage) {
+  const char *tmp = chum_test_tmpdir("nodestore");
+  char dir[256], p[400];
+  snprintf(dir, sizeof dir, "%s", tmp);
+  chum_node_storage s;
+  CHECK_EQ(chum_node_storage_usage(dir, &s), CHUM_ERR_NOTFOUND);
+  CHECK_EQ(s.objects, 0);
+  snprintf(p, sizeof p, "%s/store/objects", dir);
+  CHECK_EQ(chum_port_mkdirs(p, 0700), 0);
+  snprintf(p, sizeof p, "%s/store/objects/a", dir);
+  CHECK_EQ(chum_port_write_atomic(p, "12345", 5, 0644), 0);
+  snprintf(p, sizeof p, "%s/store/objects/b", dir);
+  CHECK_EQ(chum_port_write_atomic(p, "1", 1, 0644), 0);
+  snprintf(p, sizeof p, "%s/store/blobs", dir);
+  CHECK_EQ(chum_port_mkdirs(p, 0700), 0);
+  snprintf(p, sizeof p, "%s/store/blobs/c", dir);
+  CHECK_EQ(chum_port_write_atomic(p, "xyz", 3, 0644), 0);
+  CHECK_EQ(chum_node_storage_usage(dir, &s), 0);
+  CHECK_EQ(s.objects, 2);
+  CHECK_EQ(s.object_bytes, 6);
+  CHECK_EQ(s.blobs, 1);
+  CHECK_EQ(s.blob_bytes, 3);
+  CHECK_EQ(s.ids, 0);
+  CHECK_EQ(s.clobs, 0);
+  chum_test_rmtree(dir);
+}
+
 int main(void) {
   RUN(email_check);
   RUN(instance_name_check_and_default);
@@ -532,5 +559,6 @@ int main(void) {
   RUN(state_json_round_trip);
   RUN(state_checkpoint);
   RUN(state_from_link_metrics);
+  RUN(storage_usage);
   return chum_check_finish();
 }
