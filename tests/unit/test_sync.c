@@ -567,6 +567,60 @@ TEST(test_importer_refuses_policy_objects_and_bad_lists) {
   fake_free(&b);
 }
 
+TEST(test_importer_unknown_type_and_partial_blob) {
+  fake_store b;
+  fake_init(&b);
+  chum_importer *imp = new_importer(&b, 0);
+  chum_sync_request q;
+  /* a root of a type without a local recipe: verified (hash, references) and stored */
+  const char *md = "<div itemscope itemtype=\"//refin.io/OneRef$Unknown\"><span itemprop=\"x\">1</span></div>";
+  uint8_t h[32];
+  char hx[65], roots[300];
+  chum_sha256(md, strlen(md), h);
+  hex(h, hx);
+  snprintf(roots, sizeof(roots), "[{\"type\":\"unversioned\",\"hash\":\"%s\",\"oneType\":\"OneRef$Unknown\"}]", hx);
+  REQUIRE(next(imp, 0, &q) == 1);
+  chum_importer_on_data(imp, CHUM_SYNC_ARG_OTHER, NULL, 0, 8, 0);
+  REQUIRE(next(imp, 0, &q) == 1);
+  chum_importer_on_data(imp, CHUM_SYNC_ARG_STRING, roots, strlen(roots), NAN, 0);
+  REQUIRE(next(imp, 0, &q) == 1);
+  CHECK_EQ(q.service_id, CHUM_SYNC_SVC_OBJECT_CHILDREN);
+  chum_importer_on_data(imp, CHUM_SYNC_ARG_STRING, "[]", 2, NAN, 0);
+  REQUIRE(next(imp, 0, &q) == 1);
+  CHECK_EQ(q.service_id, CHUM_SYNC_SVC_OBJECT);
+  chum_importer_on_data(imp, CHUM_SYNC_ARG_STRING, md, strlen(md), NAN, 0);
+  CHECK(fake_find(&b, CHUM_SYNC_OBJECT, h) != NULL);
+  chum_importer_free(imp);
+
+  /* a disconnect in the middle of a BLOB: the partial file is discarded, never stored */
+  uint8_t blob[32], *data = pattern(1000);
+  chum_sha256(data, 1000, blob);
+  char bx[65], doc[400], children[200];
+  hex(blob, bx);
+  snprintf(doc, sizeof(doc), "<div itemscope itemtype=\"//refin.io/OneTest$Doc\"><span itemprop=\"title\">t</span><a itemprop=\"file\" data-type=\"blob\">%s</a></div>", bx);
+  chum_sha256(doc, strlen(doc), h);
+  hex(h, hx);
+  snprintf(roots, sizeof(roots), "[{\"type\":\"unversioned\",\"hash\":\"%s\",\"oneType\":\"OneTest$Doc\"}]", hx);
+  snprintf(children, sizeof(children), "[{\"type\":\"blob\",\"hash\":\"%s\"}]", bx);
+  imp = new_importer(&b, 0);
+  next(imp, 0, &q);
+  chum_importer_on_data(imp, CHUM_SYNC_ARG_OTHER, NULL, 0, 8, 0);
+  next(imp, 0, &q);
+  chum_importer_on_data(imp, CHUM_SYNC_ARG_STRING, roots, strlen(roots), NAN, 0);
+  next(imp, 0, &q);
+  chum_importer_on_data(imp, CHUM_SYNC_ARG_STRING, children, strlen(children), NAN, 0);
+  REQUIRE(next(imp, 0, &q) == 1);
+  CHECK_EQ(q.service_id, CHUM_SYNC_SVC_BLOB);
+  CHECK_EQ(q.args[1].type, CHUM_SYNC_ARG_UNDEFINED);
+  chum_importer_on_chunk(imp, data, 600, 0);
+  CHECK_EQ(b.open_files, 1);
+  chum_importer_free(imp); /* the connection closed */
+  CHECK_EQ(b.open_files, 0);
+  CHECK(fake_find(&b, CHUM_SYNC_BLOB, blob) == NULL);
+  free(data);
+  fake_free(&b);
+}
+
 TEST(test_lists_parse) {
   chum_sync_root *r;
   chum_sync_child *c;
@@ -605,6 +659,7 @@ int main(void) {
   RUN(test_importer_survives_blobless_peer_and_corruption);
   RUN(test_importer_keep_running_and_poll_now);
   RUN(test_importer_refuses_policy_objects_and_bad_lists);
+  RUN(test_importer_unknown_type_and_partial_blob);
   RUN(test_lists_parse);
   return chum_check_finish();
 }
