@@ -40,7 +40,11 @@ void chum_log(chum_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-void chum_logv(chum_log_level level, const char *module, const char *fmt, va_list ap);
+void chum_logv(chum_log_level level, const char *module, const char *fmt, va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 0)))
+#endif
+    ;
 
 /** A sink that writes "LEVEL module: msg\n" to stderr. */
 void chum_log_stderr_sink(chum_log_level level, const char *module, const char *msg, void *user);

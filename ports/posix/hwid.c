@@ -51,7 +51,7 @@ static int first_interface_mac(chum_hwid *out) {
   for (size_t i = 0; i < n; i++) {
     if (read_mac(names[i], out->bytes) == 0) {
       out->len = 6;
-      snprintf(out->source, sizeof out->source, "mac:%s", names[i]);
+      snprintf(out->source, sizeof out->source, "mac:%.60s", names[i]);
       return 0;
     }
   }
