@@ -501,7 +501,9 @@ static void feed_every_split(chum_ws_role role, const uint8_t *stream, size_t n,
   pair_open(&c, &s, max_msg, ov);
   peer *rx = role == CHUM_WS_SERVER ? &s : &c;
   chum_ws_recv(rx->ws, stream, n, 0);
-  snprintf(log_out, log_cap, "%s", rx->log);
+  size_t ll = rx->log_len < log_cap - 1 ? rx->log_len : log_cap - 1;
+  memcpy(log_out, rx->log, ll);
+  log_out[ll] = '\0';
   pair_free(&c, &s);
   for (size_t k = 0; k <= n; k++) {
     pair_open(&c, &s, max_msg, ov);
