@@ -65,17 +65,25 @@ char *chum_test_read_vector(const char *rel, size_t *len) {
   return buf;
 }
 
+static int unhex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Linear: sscanf per byte would rescan the whole string each time (quadratic on MB inputs). */
 uint8_t *chum_test_unhex(const char *hex, size_t *len) {
   size_t n = strlen(hex) / 2;
   uint8_t *out = malloc(n ? n : 1);
   if (!out) return NULL;
   for (size_t i = 0; i < n; i++) {
-    unsigned v;
-    if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+    int hi = unhex_digit(hex[2 * i]), lo = unhex_digit(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
       free(out);
       return NULL;
     }
-    out[i] = (uint8_t)v;
+    out[i] = (uint8_t)(hi << 4 | lo);
   }
   if (len) *len = n;
   return out;
