@@ -59,6 +59,11 @@ uint64_t chum_rpc_sync_deadline(const chum_rpc_sync *s);
  *  request went unanswered: the rpc is closed and chum_rpc_close_reason() says why. */
 int chum_rpc_sync_tick(chum_rpc_sync *s, uint64_t now_ms);
 
+/** Fill the RPC statistics of a Chum log object (spec/chum.md §9, spec/rpc.md §7):
+ *  requests_sent, requests_received and requests_invalid of |info| from the rpc's counters.
+ *  The other fields are left as they are. */
+void chum_rpc_sync_log_stats(const chum_rpc_sync *s, chum_sync_log_info *info);
+
 #ifdef __cplusplus
 }
 #endif

@@ -234,3 +234,12 @@ int chum_rpc_sync_tick(chum_rpc_sync *s, uint64_t now_ms) {
   rc = chum_rpc_sync_step(s, now_ms);
   return rc == CHUM_ERR_CLOSED ? CHUM_ERR_CLOSED : 0;
 }
+
+void chum_rpc_sync_log_stats(const chum_rpc_sync *s, chum_sync_log_info *info) {
+  if (!s || !info) return;
+  chum_rpc_stats st;
+  chum_rpc_get_stats(s->rpc, &st);
+  info->requests_sent = st.requests_sent_total;
+  info->requests_received = st.requests_received_total;
+  info->requests_invalid = st.requests_received_invalid;
+}

@@ -163,6 +163,24 @@ TEST(one_shot_sync_both_ways_over_rpc) {
   CHECK_EQ(sa.requests_received_invalid + sb.requests_received_invalid, 0);
   CHECK_EQ(sa.stream_bytes_sent, 300000 + 10);
   CHECK_EQ(chum_rpc_pending(a.rpc) + chum_rpc_pending(b.rpc), 0);
+  /* the Chum log object gets the RPC statistics (spec/rpc.md §7) */
+  chum_sync_log_info li;
+  memset(&li, 0, sizeof li);
+  li.name = "chum";
+  li.local_instance = "bob-instance";
+  li.remote_instance = "alice-instance";
+  memcpy(li.local_person, BOB, 32);
+  memcpy(li.remote_person, ALICE, 32);
+  chum_rpc_sync_log_stats(b.sync, &li);
+  CHECK_EQ(li.requests_sent, sb.requests_sent_total);
+  CHECK_EQ(li.requests_received, sb.requests_received_total);
+  char *log = NULL;
+  CHECK(chum_sync_log_json(&li, b.exp, b.imp, &log) > 0);
+  char want[160];
+  snprintf(want, sizeof want, "\"statistics\":{\"requestsSentTotal\":%llu,\"requestsReceivedTotal\":%llu,",
+           (unsigned long long)sb.requests_sent_total, (unsigned long long)sb.requests_received_total);
+  CHECK(log && strstr(log, want) != NULL);
+  free(log);
   /* after FIN the exporter's services answer UNKNOWN-SERVICE */
   const char *req = "{\"requestId\":99,\"type\":\"request\",\"serviceId\":6,\"args\":[]}";
   CHECK_EQ(chum_rpc_recv(a.rpc, 0, (const uint8_t *)req, strlen(req), 2), 0);
