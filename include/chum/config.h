@@ -133,6 +133,23 @@
 #ifndef CHUM_DUPLICATE_WINDOW_MS
 #define CHUM_DUPLICATE_WINDOW_MS 2000
 #endif
+/* D: bytes of a session's queue of encrypted frames waiting for the WebSocket. A message
+ * larger than this goes through chum_conn_send_begin/piece/end (use 160 KiB on an ESP32). */
+#ifndef CHUM_CONN_TX_QUEUE_SIZE
+#define CHUM_CONN_TX_QUEUE_SIZE (2u * 1024u * 1024u)
+#endif
+/* F: reconnect after an established session closed: base of 5000 x (1 + random), ms. */
+#ifndef CHUM_CONN_RECONNECT_BASE_MS
+#define CHUM_CONN_RECONNECT_BASE_MS 5000
+#endif
+/* F (policy): retry a failed comm-server spare after this long, ms. */
+#ifndef CHUM_RELAY_RETRY_MS
+#define CHUM_RELAY_RETRY_MS 10000
+#endif
+/* F: spares kept per comm server and key. */
+#ifndef CHUM_RELAY_SPARES
+#define CHUM_RELAY_SPARES 2
+#endif
 /* D: known peers a node keeps. */
 #ifndef CHUM_MAX_KNOWN_PEERS
 #define CHUM_MAX_KNOWN_PEERS 64
