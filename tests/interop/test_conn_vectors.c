@@ -20,6 +20,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Hex to a malloc'd buffer. (chum_test_unhex runs sscanf per byte, which rescans the rest of
+ * the string each time: far too slow for the 65 KiB frames of these logs under qemu.) */
+static uint8_t *unhex(const char *hex, size_t *len) {
+  size_t hl = hex ? strlen(hex) : 0;
+  uint8_t *b = malloc(hl / 2 + 1);
+  *len = hl / 2;
+  if (!b || hl % 2 || (hl && chum_hex_decode(hex, hl, b, hl / 2) < 0)) {
+    free(b);
+    *len = 0;
+    return NULL;
+  }
+  return b;
+}
+
 /* ---- the recorded generator ---------------------------------------------------------------- */
 
 typedef struct drbg {
@@ -70,7 +84,7 @@ TEST(drbg_check_value) {
   }
   free(text);
   size_t hl = 0;
-  uint8_t *want = chum_test_unhex(hex, &hl);
+  uint8_t *want = unhex(hex, &hl);
   drbg d;
   drbg_init(&d, "example/nacl/conn1");
   uint8_t got[64];
@@ -135,7 +149,7 @@ static double jnum(const cJSON *o, const char *k, double dflt) {
 static uint8_t *jhex(const cJSON *o, const char *k, size_t *len) {
   const char *h = jstr(o, k);
   *len = 0;
-  return h ? chum_test_unhex(h, len) : NULL;
+  return h ? unhex(h, len) : NULL;
 }
 
 TEST(crypto_jsonl) {
@@ -294,7 +308,7 @@ static bool msg_matches(const cJSON *m, bool is_text, const uint8_t *data, size_
   const char *h = jstr(m, "hex");
   if (!h || strlen(h) != 2 * len) return false;
   size_t hl = 0;
-  uint8_t *b = chum_test_unhex(h, &hl);
+  uint8_t *b = unhex(h, &hl);
   bool ok = b && hl == len && memcmp(b, data, len) == 0;
   free(b);
   return ok;
@@ -351,7 +365,7 @@ static uint8_t *rebuild_out(rec *recs, size_t n, size_t from, long conn, bool *i
       size_t tl = t ? strlen(text) : 0;
       if (!t) {
         size_t hl = 0;
-        uint8_t *b = chum_test_unhex(jstr(x->j, "hex"), &hl);
+        uint8_t *b = unhex(jstr(x->j, "hex"), &hl);
         free(buf);
         *is_text = false;
         *len = hl;
@@ -373,7 +387,7 @@ static uint8_t *rebuild_out(rec *recs, size_t n, size_t from, long conn, bool *i
       break;
     }
     size_t hl = 0;
-    uint8_t *b = chum_test_unhex(jstr(x->j, "hex"), &hl);
+    uint8_t *b = unhex(jstr(x->j, "hex"), &hl);
     while (l + hl > cap) buf = realloc(buf, cap *= 2);
     memcpy(buf + l, b, hl);
     l += hl;
@@ -390,6 +404,9 @@ typedef struct replay_spec {
   bool raw;          /* acceptWithEncryption / connectWithEncryption sessions */
   bool app_after_ready; /* feed msg out records after READY */
   bool refuse_peer;     /* refuse the peer at the PEER event (unknown person) */
+  bool relay;           /* a comm-server spare: registration, pongs, then the handover */
+  const char *post_label; /* generator after the handover (interleaved draws), or NULL */
+  size_t post_skip;     /* bytes of post_label drawn by the other connection first */
 } replay_spec;
 
 typedef struct replay_result {
@@ -475,6 +492,7 @@ static void run_replay(const replay_spec *sp, replay_result *res) {
   s.random_user = &d;
   REQUIRE(chum_conn_new(&r.c, &s, on_event, &r) == 0);
   bool started = false, app_phase = false;
+  chum_conn_relay *relay = NULL;
   size_t fed_app = 0;
   for (size_t i = 0; i < n && !chum_check_fail_count; i++) {
     rec *x = &recs[i];
@@ -487,8 +505,13 @@ static void run_replay(const replay_spec *sp, replay_result *res) {
       if (ev && strcmp(ev, "plugin_removed") == 0) app_phase = true;
       if (started) continue;
       if (ev && strcmp(ev, "connection_opened") == 0) {
-        CHECK_EQ(chum_conn_start(r.c, now), 0);
-        started = true;
+        if (sp->relay) {
+          CHECK_EQ(chum_conn_relay_new(&relay, me.instance_pk, me.instance_sk, drbg_fill, &d,
+                                       now), 0);
+        } else {
+          CHECK_EQ(chum_conn_start(r.c, now), 0);
+          started = true;
+        }
       }
       continue;
     }
@@ -509,7 +532,7 @@ static void run_replay(const replay_spec *sp, replay_result *res) {
         len = strlen((char *)data);
         t = true;
       } else {
-        data = chum_test_unhex(jstr(x->j, "hex"), &len);
+        data = unhex(jstr(x->j, "hex"), &len);
         own = true;
       }
       int rc = chum_conn_send(r.c, t, data, len, now);
@@ -531,9 +554,33 @@ static void run_replay(const replay_spec *sp, replay_result *res) {
         data = malloc(len + 1);
         memcpy(data, s2, len + 1);
       } else {
-        data = chum_test_unhex(jstr(x->j, "hex"), &len);
+        data = unhex(jstr(x->j, "hex"), &len);
       }
-      if (strcmp(x->dir, "in") == 0) {
+      bool in = strcmp(x->dir, "in") == 0;
+      if (relay && chum_conn_relay_get_state(relay) != CHUM_CONN_RELAY_HANDED_OVER) {
+        if (in) {
+          CHECK_EQ(chum_conn_relay_recv(relay, t, data, len, now), 0);
+          res->in_fed++;
+          if (chum_conn_relay_get_state(relay) == CHUM_CONN_RELAY_HANDED_OVER && sp->post_label) {
+            uint8_t skip[64];
+            drbg_init(&d, sp->post_label);
+            drbg_fill(skip, sp->post_skip, &d);
+          }
+        } else {
+          const char *ot = NULL;
+          size_t ol = 0;
+          if (!chum_conn_relay_output(relay, &ot, &ol) || ol != len || memcmp(ot, data, len))
+            chum_check_fail(__FILE__, __LINE__, "%s: seq %d: relay message differs: %s", name,
+                            (int)jnum(x->j, "seq", -1), ot ? ot : "(none)");
+          else {
+            res->out_matched++;
+            chum_conn_relay_output_pop(relay);
+          }
+        }
+        free(data);
+        continue;
+      }
+      if (in) {
         if (chum_conn_is_closed(r.c)) { /* the reference dropped these too */
           free(data);
           continue;
@@ -575,6 +622,12 @@ static void run_replay(const replay_spec *sp, replay_result *res) {
   /* nothing left over, every recorded application message delivered */
   CHECK_EQ(chum_conn_output(r.c, NULL, NULL, NULL), 0);
   CHECK_EQ(r.msg_in_next, r.msg_in_n);
+  if (relay) CHECK_EQ(chum_conn_relay_output(relay, NULL, NULL), 0);
+  bool handed = relay && chum_conn_relay_get_state(relay) == CHUM_CONN_RELAY_HANDED_OVER;
+  chum_conn_relay_free(relay);
+  if (relay && !handed) { /* a spare that was never used: the server closed it */
+    chum_conn_peer_closed(r.c, 1000, "", 0);
+  }
   CHECK_EQ(r.mismatches, 0);
   CHECK(chum_conn_is_closed(r.c));
   res->delivered = r.delivered;
@@ -595,9 +648,10 @@ out:
 }
 
 #define REPLAY(fn, d, p, cn, rw) REPLAY2(fn, d, p, cn, rw, false)
-#define REPLAY2(fn, d, p, cn, rw, refuse)                                                     \
+#define REPLAY2(fn, d, p, cn, rw, refuse) REPLAY3(fn, d, p, cn, rw, refuse, false, NULL, 0)
+#define REPLAY3(fn, d, p, cn, rw, refuse, rel, post, skip)                                    \
   TEST(fn) {                                                                                   \
-    replay_spec sp = {d, p, cn, rw, true, refuse};                                                   \
+    replay_spec sp = {d, p, cn, rw, true, refuse, rel, post, skip};                                                   \
     replay_result res;                                                                         \
     run_replay(&sp, &res);                                                                     \
     CHECK(res.out_matched > 0);                                                                \
@@ -619,6 +673,14 @@ REPLAY(replay_pairing_chum_bob, "handshake-direct/pairing", "bob", 3, false)
  * connection_group come from other stream positions. Its counterpart alice#2 is replayed. */
 REPLAY2(replay_pairing_refused_alice, "handshake-direct/pairing", "alice", 2, false, true)
 REPLAY(replay_relay_bob, "commserver/relay", "bob", 1, false)
+/* alice's spares: #1 registers and pongs; #2 registers, pongs, is handed over and runs the
+ * acceptor session. Its draws after the handover come from the generator of connection 3
+ * (re-seeded when spare #3 was created), after the 24-byte response nonce of #3's
+ * registration: README "Determinism", interleaved draws. #3 registers. */
+REPLAY3(replay_relay_alice_spare1, "commserver/relay", "alice", 1, false, false, true, NULL, 0)
+REPLAY3(replay_relay_alice_handover, "commserver/relay", "alice", 2, false, false, true,
+        "relay/alice/nacl/conn3", 24)
+REPLAY3(replay_relay_alice_spare3, "commserver/relay", "alice", 3, false, false, true, NULL, 0)
 REPLAY(replay_fail_tampered_alice, "failures/tampered-frame", "alice", 1, false)
 REPLAY(replay_fail_text_alice, "failures/text-after-handshake", "alice", 1, false)
 REPLAY(replay_fail_challenge_alice, "failures/bad-challenge-response", "alice", 1, false)
@@ -644,6 +706,9 @@ int main(void) {
   RUN(replay_pairing_chum_bob);
   RUN(replay_pairing_refused_alice);
   RUN(replay_relay_bob);
+  RUN(replay_relay_alice_spare1);
+  RUN(replay_relay_alice_handover);
+  RUN(replay_relay_alice_spare3);
   RUN(replay_fail_tampered_alice);
   RUN(replay_fail_text_alice);
   RUN(replay_fail_challenge_alice);
