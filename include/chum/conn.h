@@ -298,6 +298,62 @@ const char *chum_conn_relay_error(const chum_conn_relay *r);
 /** The ping interval the server announced (ms), 0 before authentication_success. */
 uint32_t chum_conn_relay_ping_interval(const chum_conn_relay *r);
 
+
+/* ---- identities and known peers (spec/pairing.md §2, connection.md §8) ------------------- */
+
+/* Longest URL kept for a peer. */
+#define CHUM_CONN_URL_MAX 255
+
+/** A peer as the one.models public Identity describes it (vectors/connection/identities/
+ *  *.public.json), plus its ID hashes and URL. */
+typedef struct chum_known_peer {
+  char email[CHUM_NODE_EMAIL_MAX + 1];
+  char person_id[65];
+  uint8_t person_pk[32];
+  uint8_t person_sign_pk[32];
+  char instance_name[CHUM_NODE_NAME_MAX + 1];
+  char instance_id[65];
+  uint8_t instance_pk[32];
+  uint8_t instance_sign_pk[32];
+  char url[CHUM_CONN_URL_MAX + 1]; /* "" if the peer does not listen */
+} chum_known_peer;
+
+/** Parse a public Identity (type "public", personEmail, instanceName, personKeyPublic,
+ *  personSignKeyPublic, instanceKeyPublic, instanceSignKeyPublic; optional personId,
+ *  instanceId, url). The ID hashes are computed; given ones must match (CHUM_ERR_INTEGRITY).
+ *  CHUM_ERR_INVAL for malformed JSON or fields. |why| (may be NULL) gets a sentence. */
+int chum_known_peer_parse(const char *json, size_t len, chum_known_peer *p, const char **why);
+/** The public Identity JSON of |p| in the one.models field order (+ personId, instanceId, and
+ *  url when set). |pretty|: indented. Returns the length or CHUM_ERR_NOBUF. */
+int chum_known_peer_to_json(const chum_known_peer *p, bool pretty, char *out, size_t cap);
+
+/** The known-peer list of a node (its file: peers.json in the node directory). */
+typedef struct chum_known_peers {
+  chum_known_peer peer[CHUM_MAX_KNOWN_PEERS];
+  size_t count;
+} chum_known_peers;
+
+/** Parse peers.json ({"peers":[<public Identity>, ...]}). CHUM_ERR_INVAL/_INTEGRITY/_NOBUF. */
+int chum_known_peers_parse(const char *json, size_t len, chum_known_peers *list);
+/** peers.json text. Returns the length or CHUM_ERR_NOBUF. */
+int chum_known_peers_to_json(const chum_known_peers *list, char *out, size_t cap);
+/** Add |p|, or update the URL of the same peer. A known person with other keys or another
+ *  instance is refused (CHUM_ERR_EXISTS: remove it first); CHUM_ERR_NOBUF when full. */
+int chum_known_peers_add(chum_known_peers *list, const chum_known_peer *p);
+/** Remove by person ID. CHUM_ERR_NOTFOUND if absent. */
+int chum_known_peers_remove(chum_known_peers *list, const char *person_id);
+/** Find by person ID, or NULL. */
+const chum_known_peer *chum_known_peers_find(const chum_known_peers *list, const char *person_id);
+/** Find by instance X25519 key, or NULL. */
+const chum_known_peer *chum_known_peers_find_key(const chum_known_peers *list,
+                                                 const uint8_t instance_pk[32]);
+/** The decision at CHUM_CONN_EV_PEER (spec/connection.md §8 "for a known peer"): 0 to accept;
+ *  else CHUM_ERR_AUTH with *reason the close reason: unknown person (unless |accept_unknown|),
+ *  a person key or instance that differs from the record, or a transport key that is not the
+ *  recorded instance key. */
+int chum_known_peers_check(const chum_known_peers *list, const chum_conn_peer *peer,
+                           bool accept_unknown, const char **reason);
+
 #ifdef __cplusplus
 }
 #endif

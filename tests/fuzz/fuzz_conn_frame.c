@@ -15,6 +15,7 @@
 #include "chum/node.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,9 +98,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t off;
     if (chum_conn_padding_parse(d, n, &t, &off) == 0 && off > n) abort();
     if (n > CHUM_FRAGMENT_CHUNK_SIZE) return 0;
-    uint8_t r = n ? d[0] : 0;
+    uint8_t r = n ? d[0] : 0, pad[255];
+    memset(pad, 0xA5, sizeof pad);
+    memcpy(pad, d, n < sizeof pad ? n : sizeof pad);
     int fl = chum_conn_frame_seal(out, sizeof out, scratch, sizeof scratch, key, n, n & 1, r,
-                                  d, d, n);
+                                  pad, d, n);
     if (fl != (int)(n + 17 + r)) abort();
     size_t po = 0, pl = 0;
     if (chum_conn_frame_open(back, sizeof back, key, n, out, (size_t)fl, &t, &po, &pl) != 0)
