@@ -132,5 +132,8 @@ int cmd_discover(cli_ctx *ctx, int argc, char **argv);
 int cmd_peers(cli_ctx *ctx, int argc, char **argv);
 int cmd_topology(cli_ctx *ctx, int argc, char **argv);
 int cmd_recipe(cli_ctx *ctx, int argc, char **argv);
+int cmd_peer(cli_ctx *ctx, int argc, char **argv);
+int cmd_run(cli_ctx *ctx, int argc, char **argv);
+int cmd_connect(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -20,6 +20,9 @@ static const cli_command commands[] = {
     {"peers", "show the peer table (discovered and configured peers)", cmd_peers},
     {"topology", "show the network map (--json, --dot)", cmd_topology},
     {"recipe", "object types the node understands (import, list, show)", cmd_recipe},
+    {"peer", "known peers: add FILE, list, remove PERSON_ID", cmd_peer},
+    {"run", "run the node: accept ONE sessions (--listen HOST:PORT)", cmd_run},
+    {"connect", "open one ONE session to a known peer and report each step", cmd_connect},
 };
 
 static const size_t command_count = sizeof commands / sizeof commands[0];

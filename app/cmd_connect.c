@@ -1,0 +1,66 @@
+/* chum connect: open one ONE session to a known peer in the foreground. */
+#include "conn_app.h"
+
+#include "chum/err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int cmd_connect(cli_ctx *ctx, int argc, char **argv) {
+  unsigned long retries = 0, hold = 0;
+  const cli_opt opts[] = {
+      {"retries", 'r', CLI_OPT_UINT, "N", "retry a failed attempt N times (5, 10, 20, 30, 60, 120 s apart)", &retries, 100},
+      {"hold", 0, CLI_OPT_UINT, "MS", "keep the ready session open this long before closing (default 0)", &hold, 86400000},
+      {0}};
+  const cli_spec spec = {
+      "chum connect PERSON_ID|URL [--retries N] [--hold MS]",
+      "Open one ONE session to a known peer (chum peer add) and report each step: WebSocket,\n"
+      "encrypted handshake, the peer's proven identity, 'synchronisation'. PERSON_ID uses the\n"
+      "peer's stored URL; a ws:// URL must belong to a known peer (its instance key is the\n"
+      "handshake's target). Once chum could start, the session is closed with 'Corresponding\n"
+      "route was stopped' (after --hold MS). Exit 0 when that happened, 1 otherwise.",
+      opts, 1, 1,
+      "example:\n  chum --dir bob connect ws://127.0.0.1:8765"};
+  cli_args args;
+  int rc = cli_parse(ctx, &spec, argc, argv, &args);
+  if (rc != CLI_CONTINUE) return rc;
+  cli_apply_verbosity(ctx);
+  const char *target = args.v[0];
+  chum_known_peers *peers = malloc(sizeof *peers);
+  if (!peers) return CLI_RUNTIME;
+  if (app_peers_load(ctx->dir, peers) < 0) {
+    free(peers);
+    return CLI_RUNTIME;
+  }
+  const chum_known_peer *p = NULL;
+  bool is_url = strncmp(target, "ws://", 5) == 0 || strncmp(target, "wss://", 6) == 0;
+  if (is_url) {
+    for (size_t i = 0; i < peers->count && !p; i++)
+      if (strcmp(peers->peer[i].url, target) == 0) p = &peers->peer[i];
+  } else {
+    p = chum_known_peers_find(peers, target);
+  }
+  if (!p) {
+    cli_error("add the peer first: chum peer add FILE --url URL", "%s is not a known peer",
+              target);
+    free(peers);
+    return CLI_RUNTIME;
+  }
+  if (!p->url[0]) {
+    cli_error("set it: chum peer add FILE --url ws://HOST:PORT", "peer %s has no URL", p->email);
+    free(peers);
+    return CLI_RUNTIME;
+  }
+  uint8_t key[32];
+  memcpy(key, p->instance_pk, 32);
+  char url[CHUM_CONN_URL_MAX + 1];
+  snprintf(url, sizeof url, "%s", p->url);
+  free(peers);
+  app_loop_opts o;
+  memset(&o, 0, sizeof o);
+  o.connect_url = url;
+  o.target_pk = key;
+  o.retries = (unsigned)retries;
+  o.hold_ms = (uint32_t)hold;
+  return app_conn_loop(ctx, &o);
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# ONE sessions between two real chum processes on 127.0.0.1 (spec/connection.md): `chum run
+# --listen` (acceptor) and `chum connect` (initiator) with the vector identities alice and bob
+# (chum init --seed-file), known to each other through `chum peer add`; then an unknown
+# person (carol) is refused, and a person whose keys changed is refused. Every process is
+# bounded by `timeout` and killed by the trap; nothing leaves 127.0.0.1.
+set -u
+CHUM=${CHUM:?CHUM must point at the chum binary}
+V=${CHUM_VECTORS_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)/shared/vectors}/connection/identities
+[ -f "$V/alice.json" ] || { echo "skip: vectors not found at $V"; exit 77; }
+T=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+fails=0
+pass=0
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
+bad() { echo "not ok - $*"; fails=$((fails + 1)); }
+c() { timeout 30 "$CHUM" "$@"; }
+
+for who in alice bob carol; do
+  c --dir "$T/$who" init --seed-file "$V/$who.json" > /dev/null || { echo "init $who failed"; exit 1; }
+  c --dir "$T/$who" id --json > "$T/$who.id" || exit 1
+done
+# the printed identity has the one.models public Identity fields of the reference
+for f in type personEmail instanceName personKeyPublic personSignKeyPublic instanceKeyPublic \
+         instanceSignKeyPublic personId instanceId; do
+  want=$(sed -n "s/^ *\"$f\": *\"\([^\"]*\)\".*/\1/p" "$V/alice.public.json")
+  got=$(sed -n "s/^ *\"$f\": *\"\([^\"]*\)\".*/\1/p" "$T/alice.id")
+  [ -n "$want" ] && [ "$want" = "$got" ] || bad "chum id --json field $f: '$got' != '$want'"
+done
+ok "chum id --json carries the reference's public Identity fields"
+
+start_listener() { # sets PORT; $1 = log name
+  : > "$T/$1.log"
+  timeout 60 "$CHUM" --dir "$T/alice" run --listen 127.0.0.1:0 --once > "$T/$1.log" 2>&1 &
+  PIDS+=("$!")
+  LPID=$!
+  for _ in $(seq 1 200); do
+    PORT=$(sed -n 's#^listening ws://127.0.0.1:\([0-9]*\)/ .*#\1#p' "$T/$1.log")
+    [ -n "$PORT" ] && return 0
+    sleep 0.05
+  done
+  echo "listener did not start:"; cat "$T/$1.log"; exit 1
+}
+
+c --dir "$T/alice" peer add "$T/bob.id" > /dev/null && ok "alice knows bob" || bad "peer add"
+start_listener s1
+c --dir "$T/bob" peer add "$T/alice.id" --url "ws://127.0.0.1:$PORT" > /dev/null || bad "bob adds alice"
+c --dir "$T/bob" peer list --json | grep -q "\"url\":.*127.0.0.1:$PORT" && ok "peer list --json shows the URL" || bad "peer list"
+if c --dir "$T/bob" connect "ws://127.0.0.1:$PORT" > "$T/bob1.log" 2>&1; then
+  ok "bob -> alice: chum started and the session closed cleanly (exit 0)"
+else
+  bad "bob -> alice failed:"; cat "$T/bob1.log"
+fi
+wait "$LPID" 2>/dev/null; lrc=$?
+grep -q "ready: synchronisation exchanged" "$T/s1.log" && [ "$lrc" = 0 ] && ok "alice (acceptor) reached synchronisation and exited 0 (--once)" || { bad "alice log (rc $lrc):"; cat "$T/s1.log"; }
+grep -q 'closed by the peer: 1000 "Close called: Corresponding route was stopped"' "$T/s1.log" && ok "close code 1000 with the one.models reason" || bad "close reason"
+grep -q "peer bob@oneref.test" "$T/s1.log" && grep -q "peer alice@oneref.test" "$T/bob1.log" && ok "each side proved the other's person" || bad "peer lines"
+
+# carol is not in alice's list: refused after the instance exchange, as one.models does
+start_listener s2
+c --dir "$T/carol" peer add "$T/alice.id" --url "ws://127.0.0.1:$PORT" > /dev/null
+if c --dir "$T/carol" connect "ws://127.0.0.1:$PORT" > "$T/carol.log" 2>&1; then
+  bad "carol (unknown) was accepted"
+else
+  grep -q "Unable to start chum because you are unknown" "$T/carol.log" && ok "unknown person refused: 'Unable to start chum because you are unknown'" || { bad "carol log:"; cat "$T/carol.log"; }
+fi
+wait "$LPID" 2>/dev/null
+
+# a known person presenting other keys is refused by `chum peer add`
+sed 's/"personKeyPublic": "5/"personKeyPublic": "6/' "$T/bob.id" > "$T/bob-evil.id"
+sed -i 's/"personId": *"[0-9a-f]*",//' "$T/bob-evil.id"
+if c --dir "$T/alice" peer add "$T/bob-evil.id" > "$T/evil.log" 2>&1; then
+  bad "changed keys accepted"
+else
+  grep -q "other keys" "$T/evil.log" && ok "changed keys refused by peer add" || { bad "evil log:"; cat "$T/evil.log"; }
+fi
+c --dir "$T/alice" peer remove "$(sed -n 's/^ *"personId": *"\([0-9a-f]*\)".*/\1/p' "$T/bob.id")" > /dev/null && ok "peer remove" || bad "peer remove"
+c --dir "$T/alice" peer list --json | grep -q personEmail && bad "list not empty after remove" || ok "list empty after remove"
+c --dir "$T/alice" peer remove 1234 > /dev/null 2>&1; [ $? = 2 ] && ok "bad person ID is a usage error (2)" || bad "peer remove 1234 exit code"
+
+echo "$pass passed, $fails failed"
+[ "$fails" = 0 ]
