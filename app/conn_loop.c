@@ -28,6 +28,8 @@ static void on_signal(int sig) {
 
 typedef struct sess {
   bool in_use, outgoing, ready_seen, closed_clean, conn_closed, finished, connecting;
+  bool assigned;        /* the active connection of its (remote key, group): duplicate rule */
+  uint64_t assigned_at;
   int id, fd;
   chum_ws *ws;
   chum_conn *conn;
@@ -109,7 +111,28 @@ static void on_conn_event(chum_conn *c, const chum_conn_event *ev, void *user) {
     if (chum_known_peers_check(s->lp->peers, ev->peer, s->lp->o->accept_unknown, &reason) < 0) {
       say(s, "refusing the peer: %s", reason);
       chum_conn_close(c, reason, chum_port_now_ms());
+      break;
     }
+    /* spec/connection.md §10 duplicate rule, per (remote key, group): a connection assigned
+     * less than 2 s ago keeps its place; an older one is replaced. */
+    uint64_t now = chum_port_now_ms();
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+      sess *o = &s->lp->s[i];
+      if (o == s || !o->in_use || !o->assigned || chum_conn_is_closed(o->conn)) continue;
+      const chum_conn_peer *op = chum_conn_peer_info(o->conn);
+      if (memcmp(op->static_pk, ev->peer->static_pk, 32) != 0 ||
+          strcmp(op->group, ev->peer->group) != 0)
+        continue;
+      if (chum_conn_duplicate_drop_new(o->assigned_at, now)) {
+        say(s, "duplicate of session %d: dropped", o->id);
+        chum_conn_close(c, "Duplicate connection - dropped new connection", now);
+        return;
+      }
+      say(o, "replaced by session %d", s->id);
+      chum_conn_close(o->conn, "New connection replaced old one", now);
+    }
+    s->assigned = true;
+    s->assigned_at = now;
     break;
   }
   case CHUM_CONN_EV_READY:

@@ -72,6 +72,34 @@ else
 fi
 wait "$LPID" 2>/dev/null
 
+# duplicate rule (spec/connection.md §10): a second session from bob while the first is active
+: > "$T/s3.log"
+timeout 60 "$CHUM" --dir "$T/alice" run --listen 127.0.0.1:0 > "$T/s3.log" 2>&1 &
+DPID=$!
+PIDS+=("$DPID")
+for _ in $(seq 1 200); do
+  PORT=$(sed -n 's#^listening ws://127.0.0.1:\([0-9]*\)/ .*#\1#p' "$T/s3.log")
+  [ -n "$PORT" ] && break
+  sleep 0.05
+done
+c --dir "$T/bob" peer remove "$(sed -n 's/^ *"personId": *"\([0-9a-f]*\)".*/\1/p' "$T/alice.id")" > /dev/null
+c --dir "$T/bob" peer add "$T/alice.id" --url "ws://127.0.0.1:$PORT" > /dev/null
+timeout 30 "$CHUM" --dir "$T/bob" connect "ws://127.0.0.1:$PORT" --hold 6000 > "$T/d1.log" 2>&1 &
+D1=$!
+PIDS+=("$D1")
+for _ in $(seq 1 200); do grep -q "ready" "$T/d1.log" && break; sleep 0.02; done
+c --dir "$T/bob" connect "ws://127.0.0.1:$PORT" > "$T/d2.log" 2>&1
+d2=$?
+wait "$D1"; d1=$?
+if grep -q "Duplicate connection - dropped new connection" "$T/d2.log"; then
+  [ "$d2" != 0 ] && [ "$d1" = 0 ] && ok "duplicate within 2 s: the new session was dropped, the old one lived on" || bad "duplicate exit codes $d1 $d2"
+elif grep -q "New connection replaced old one" "$T/d1.log"; then
+  ok "duplicate after 2 s (slow machine): the old session was replaced"
+else
+  bad "duplicate rule not applied:"; cat "$T/d1.log" "$T/d2.log" "$T/s3.log"
+fi
+kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null
+
 # a known person presenting other keys is refused by `chum peer add`
 sed 's/"personKeyPublic": "5/"personKeyPublic": "6/' "$T/bob.id" > "$T/bob-evil.id"
 sed -i 's/"personId": *"[0-9a-f]*",//' "$T/bob-evil.id"
