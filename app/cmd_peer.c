@@ -1,4 +1,4 @@
-/* chum peer: the node's known peers (peers.json in the node directory).
+/* chum peer: the node's known peers (known-peers.json in the node directory).
  * `chum peer add FILE`, `chum peer list [--json]`, `chum peer remove PERSON_ID`. */
 #include "conn_app.h"
 
@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PEERS_FILE "peers.json"
+#define PEERS_FILE "known-peers.json"
 #define PEERS_FILE_MAX (CHUM_MAX_KNOWN_PEERS * 2048 + 64)
 
-/* Load <dir>/peers.json into |list| (an absent file is an empty list). */
+/* Load <dir>/known-peers.json into |list| (an absent file is an empty list). */
 int app_peers_load(const char *dir, chum_known_peers *list) {
   char path[1024];
   memset(list, 0, sizeof *list);
@@ -163,7 +163,7 @@ int cmd_peer(cli_ctx *ctx, int argc, char **argv) {
       {0}};
   const cli_spec spec = {
       "chum peer add FILE [--url URL] | chum peer list [--json] | chum peer remove PERSON_ID",
-      "Manage the peers this node accepts ONE sessions from and connects to (peers.json in the\n"
+      "Manage the peers this node accepts ONE sessions from and connects to (known-peers.json in the\n"
       "node directory). FILE is a public identity: `chum id --json` of another chum node or a\n"
       "one.models public Identity (type, personEmail, instanceName, the four public keys,\n"
       "optional personId, instanceId, url). Its ID hashes are recomputed and must match.\n"

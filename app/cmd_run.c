@@ -8,7 +8,7 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv) {
   bool accept_unknown = false, once = false;
   const cli_opt opts[] = {
       {"listen", 'l', CLI_OPT_STRING, "HOST:PORT", "accept WebSocket connections here (port 0: any)", &listen, 0},
-      {"accept-unknown", 0, CLI_OPT_FLAG, NULL, "let persons not in peers.json finish the handshake", &accept_unknown, 0},
+      {"accept-unknown", 0, CLI_OPT_FLAG, NULL, "let persons not in known-peers.json finish the handshake", &accept_unknown, 0},
       {"once", 0, CLI_OPT_FLAG, NULL, "exit after the first session ended (exit 0 if chum could start)", &once, 0},
       {0}};
   const cli_spec spec = {
@@ -16,7 +16,7 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv) {
       "Run the node: accept ONE sessions on a WebSocket (ws://) as one.models does: the\n"
       "encrypted handshake with the instance keys, keepalive, fragmentation, the identity\n"
       "exchange with both person-key challenges, then 'synchronisation' (chum can start).\n"
-      "Persons not in peers.json (chum peer add) are refused with 'Unable to start chum\n"
+      "Persons not in known-peers.json (chum peer add) are refused with 'Unable to start chum\n"
       "because you are unknown', as are known persons whose keys changed. Each step is\n"
       "printed. Stops on SIGINT/SIGTERM, closing sessions with 'Corresponding route was\n"
       "stopped'.",

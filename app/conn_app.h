@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Load <dir>/peers.json (absent: empty list). Prints why on failure. */
+/* Load <dir>/known-peers.json (absent: empty list). Prints why on failure. */
 int app_peers_load(const char *dir, chum_known_peers *list);
 
 /* Split "ws://host:port/path" (or "host:port" when |bare_ok|). 0 or CHUM_ERR_INVAL. */
@@ -21,7 +21,7 @@ typedef struct app_loop_opts {
   const char *listen;      /* run: HOST:PORT to accept on, or NULL */
   const char *connect_url; /* connect: ws:// URL, or NULL */
   const uint8_t *target_pk; /* connect: the peer's instance key */
-  bool accept_unknown;     /* accept persons not in peers.json (chum still refuses: §8) */
+  bool accept_unknown;     /* accept persons not in known-peers.json (chum still refuses: §8) */
   bool once;               /* run: exit after the first session ended */
   unsigned retries;        /* connect: failed attempts retried on the spec schedule */
   uint32_t hold_ms;        /* keep a ready session open this long before closing it */

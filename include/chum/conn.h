@@ -327,15 +327,15 @@ int chum_known_peer_parse(const char *json, size_t len, chum_known_peer *p, cons
  *  url when set). |pretty|: indented. Returns the length or CHUM_ERR_NOBUF. */
 int chum_known_peer_to_json(const chum_known_peer *p, bool pretty, char *out, size_t cap);
 
-/** The known-peer list of a node (its file: peers.json in the node directory). */
+/** The known-peer list of a node (its file: known-peers.json in the node directory). */
 typedef struct chum_known_peers {
   chum_known_peer peer[CHUM_MAX_KNOWN_PEERS];
   size_t count;
 } chum_known_peers;
 
-/** Parse peers.json ({"peers":[<public Identity>, ...]}). CHUM_ERR_INVAL/_INTEGRITY/_NOBUF. */
+/** Parse known-peers.json ({"peers":[<public Identity>, ...]}). CHUM_ERR_INVAL/_INTEGRITY/_NOBUF. */
 int chum_known_peers_parse(const char *json, size_t len, chum_known_peers *list);
-/** peers.json text. Returns the length or CHUM_ERR_NOBUF. */
+/** known-peers.json text. Returns the length or CHUM_ERR_NOBUF. */
 int chum_known_peers_to_json(const chum_known_peers *list, char *out, size_t cap);
 /** Add |p|, or update the URL of the same peer. A known person with other keys or another
  *  instance is refused (CHUM_ERR_EXISTS: remove it first); CHUM_ERR_NOBUF when full. */
