@@ -692,7 +692,8 @@ const chum_recipe *chum_recipes_find(const chum_recipes *r, const char *name, si
   if (!r || !name) return NULL;
   for (size_t i = 0; i < r->n; i++) {
     const char *n = r->list[i]->name;
-    if (strncmp(n, name, len) == 0 && n[len] == 0) return r->list[i];
+    /* exact bytes: a name holding NUL must not match a prefix (found by fuzz_microdata) */
+    if (strlen(n) == len && memcmp(n, name, len) == 0) return r->list[i];
   }
   return NULL;
 }
