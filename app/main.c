@@ -23,6 +23,7 @@ static const cli_command commands[] = {
     {"peer", "known peers: add FILE, list, remove PERSON_ID", cmd_peer},
     {"run", "run the node: accept ONE sessions (--listen HOST:PORT)", cmd_run},
     {"connect", "open one ONE session to a known peer and report each step", cmd_connect},
+    {"fsck", "verify the store; move corrupt files to quarantine/", cmd_fsck},
 };
 
 static const size_t command_count = sizeof commands / sizeof commands[0];

@@ -254,6 +254,22 @@
 #ifndef CHUM_MAX_RECIPES
 #define CHUM_MAX_RECIPES 256
 #endif
+/* D: longest path the store builds (node dir + store/ + kind + 64-hex name), bytes. */
+#ifndef CHUM_STORE_PATH_MAX
+#define CHUM_STORE_PATH_MAX 512
+#endif
+/* D: longest ONE type name the store records (heads, reverse maps), bytes. */
+#ifndef CHUM_STORE_TYPE_MAX
+#define CHUM_STORE_TYPE_MAX 128
+#endif
+/* D: most version nodes walked for one ID hash (chum_store_version_nodes). */
+#ifndef CHUM_STORE_MAX_VERSION_NODES
+#define CHUM_STORE_MAX_VERSION_NODES 10000
+#endif
+/* D: most nodes of one VersionNodeMerge the store parses (one.core merges two heads). */
+#ifndef CHUM_STORE_MERGE_MAX
+#define CHUM_STORE_MERGE_MAX 16
+#endif
 
 /* ---- discovery (src/disc) -------------------------------------------------------------- */
 

@@ -1,0 +1,86 @@
+/* src/store: internals shared by the store's files, its tests and its fuzz target. */
+#ifndef CHUM_STORE_INTERNAL_H
+#define CHUM_STORE_INTERNAL_H
+
+#include "chum/config.h"
+#include "chum/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_MOD "store"
+
+struct chum_store {
+  char root[CHUM_STORE_PATH_MAX];       /* <dir>/store */
+  char quarantine[CHUM_STORE_PATH_MAX]; /* <dir>/quarantine */
+  size_t stream_buffer_size;            /* ≤ CHUM_STREAM_BUFFER_SIZE; smaller only in tests */
+  uint32_t tmp_counter;
+};
+
+/* Sub-directory names (docs/store.md). */
+#define STORE_DIR_TMP "tmp"
+#define STORE_DIR_HEADS "heads"
+#define STORE_DIR_RMAP "rmap"
+#define STORE_DIR_STATE "state"
+
+/** Directory name of |kind| ("objects", "ids", "blobs", "clobs"). */
+const char *store_kind_dir(chum_store_kind kind);
+
+/** root/sub (and /name if not NULL) into |out|. CHUM_ERR_TOOBIG if it does not fit. */
+int store_path(const chum_store *st, const char *sub, const char *name, char *out, size_t cap);
+
+/** A fresh temporary file path in store/tmp/. */
+int store_tmp_path(chum_store *st, char *out, size_t cap);
+
+/** Atomically write |len| bytes to |dest| (a path inside the store): temp file in tmp/,
+ *  fsync, rename, fsync of |dest_dir|. */
+int store_write_atomic(chum_store *st, const char *dest, const char *dest_dir, const void *data,
+                       size_t len, unsigned mode);
+
+/** 1 if |s| is 64 lowercase hex characters followed by NUL. */
+int store_is_hash(const char *s);
+
+/* ---- UTF-8 validation that survives chunk boundaries (CLOB streams) ---------------------- */
+typedef struct store_utf8 {
+  uint32_t cp;   /* code point being assembled */
+  uint32_t min;  /* smallest code point allowed for this length (overlong check) */
+  unsigned need; /* continuation bytes still expected */
+} store_utf8;
+void store_utf8_init(store_utf8 *u);
+/** Feed bytes: 0, or CHUM_ERR_UTF8 at the first invalid byte. */
+int store_utf8_feed(store_utf8 *u, const uint8_t *p, size_t len);
+/** 1 if the text so far ends on a character boundary. */
+int store_utf8_complete(const store_utf8 *u);
+
+/* ---- on-disk record formats (record.c; fuzzed by tests/fuzz/fuzz_store_record.c) ---------- */
+
+/* Largest head record: 4 + 6 lines, see docs/store.md. */
+#define STORE_HEAD_RECORD_MAX 256
+/* Largest reverse-map entry record. */
+#define STORE_REF_RECORD_MAX (64 + CHUM_STORE_TYPE_MAX + 96)
+
+/** A reverse-map entry: the referencing object's type and ID hash ("" if unversioned). */
+typedef struct store_ref {
+  char type[CHUM_STORE_TYPE_MAX + 1];
+  char id[65];
+} store_ref;
+
+/** Format |h| as a head record. Returns the length (≤ STORE_HEAD_RECORD_MAX) or an error. */
+int store_head_format(const chum_store_head *h, char *out, size_t cap);
+/** Parse a head record strictly (format, hex, numbers, checksum). 0 or CHUM_ERR_INTEGRITY. */
+int store_head_parse(const void *data, size_t len, chum_store_head *out);
+/** Format a reverse-map entry record. */
+int store_ref_format(const store_ref *r, char *out, size_t cap);
+/** Parse a reverse-map entry record strictly. 0 or CHUM_ERR_INTEGRITY. */
+int store_ref_parse(const void *data, size_t len, store_ref *out);
+/** 1 if |s| (|len| bytes) is a type name the store accepts: 1..CHUM_STORE_TYPE_MAX printable
+ *  ASCII characters without space, '"', '<', '>', '/' or '\\'. */
+int store_type_name_ok(const char *s, size_t len);
+
+/* ---- test hooks ---------------------------------------------------------------------------- */
+
+/** Tests: pass streams through a smaller buffer (1..CHUM_STREAM_BUFFER_SIZE) so that buffer
+ *  boundaries are exercised with small data. */
+void store_test_set_stream_buffer(chum_store *st, size_t size);
+
+#endif
