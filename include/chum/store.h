@@ -239,7 +239,8 @@ typedef struct chum_store_vnode {
 } chum_store_vnode;
 
 /** Parse version node microdata (as stored; strict, objects.md §11 for these recipes;
- *  depth and creationTime must be integers in 0..2^53 − 1). CHUM_ERR_INVAL if it is not a
+ *  depth and creationTime must be non-negative numbers below 2^53 in plain notation; a
+ *  fraction is accepted and dropped). CHUM_ERR_INVAL if it is not a
  *  well-formed version node, CHUM_ERR_TOOBIG for a Merge of more than CHUM_STORE_MERGE_MAX
  *  nodes. */
 int chum_store_vnode_parse(const void *data, size_t len, chum_store_vnode *out);

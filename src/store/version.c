@@ -127,8 +127,8 @@ static int ref(cur *c, const char *prop, char out[65]) {
   return lit(c, open) && hash_at(c, out) && lit(c, "</a>");
 }
 
-/* A `number` field holding a non-negative integer ≤ 2^53 − 1, as digits (canonical NUM, or
- * with leading zeros, which JSON grammar forbids: we refuse those too). */
+/* A `number` field holding a non-negative number < 2^53 in plain notation; leading zeros
+ * (not JSON) are refused. The integer part is returned. */
 static int number(cur *c, const char *prop, uint64_t *out) {
   char open[64];
   snprintf(open, sizeof open, "<span itemprop=\"%s\">", prop);
@@ -141,6 +141,13 @@ static int number(cur *c, const char *prop, uint64_t *out) {
   }
   size_t n = c->off - s;
   if (n == 0 || n > 16 || (n > 1 && c->p[s] == '0') || v > MAX_SAFE_INTEGER) return 0;
+  /* A fraction (JSON grammar: '.' and at least one digit) is accepted and dropped: one.core
+   * writes creationTime as NUM of any number (vectors: version-node-merge has …000.5). */
+  if (c->off < c->len && c->p[c->off] == '.') {
+    size_t f = ++c->off;
+    while (c->off < c->len && c->p[c->off] >= '0' && c->p[c->off] <= '9') c->off++;
+    if (c->off == f) return 0;
+  }
   *out = v;
   return lit(c, "</span>");
 }

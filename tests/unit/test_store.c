@@ -643,8 +643,15 @@ TEST(vnode_parse_strict) {
   REQUIRE(p);
   snprintf(bad, sizeof bad, "%.*s>05<%s", (int)(p - md), md, p + 3);
   CHECK_EQ(chum_store_vnode_parse(bad, strlen(bad), &v), CHUM_ERR_INVAL);
-  snprintf(bad, sizeof bad, "%.*s>5.5<%s", (int)(p - md), md, p + 3);
+  snprintf(bad, sizeof bad, "%.*s>5.<%s", (int)(p - md), md, p + 3);
   CHECK_EQ(chum_store_vnode_parse(bad, strlen(bad), &v), CHUM_ERR_INVAL);
+  snprintf(bad, sizeof bad, "%.*s>-5<%s", (int)(p - md), md, p + 3);
+  CHECK_EQ(chum_store_vnode_parse(bad, strlen(bad), &v), CHUM_ERR_INVAL);
+  snprintf(bad, sizeof bad, "%.*s>5e3<%s", (int)(p - md), md, p + 3);
+  CHECK_EQ(chum_store_vnode_parse(bad, strlen(bad), &v), CHUM_ERR_INVAL);
+  snprintf(bad, sizeof bad, "%.*s>5.25<%s", (int)(p - md), md, p + 3);
+  CHECK_EQ(chum_store_vnode_parse(bad, strlen(bad), &v), 0);
+  CHECK_EQ(v.creation_time, 5);
   CHECK_EQ(chum_store_vnode_parse(PERSON, strlen(PERSON), &v), CHUM_ERR_INVAL);
   /* Change without prev. */
   n = chum_store_vnode_microdata(CHUM_VNODE_CHANGE, NULL, NULL, 0, d, 3, 7, md, sizeof md);
