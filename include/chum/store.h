@@ -91,7 +91,8 @@ int chum_store_get_alloc(chum_store *st, chum_store_kind kind, const char *hash,
                          size_t *len, size_t max, int verify);
 
 /** Verify one stored file against its name. 0 if intact, CHUM_ERR_INTEGRITY if not,
- *  CHUM_ERR_NOTFOUND if absent. Streams through a fixed buffer (any size works). */
+ *  CHUM_ERR_NOTFOUND if absent. Streams through a fixed buffer; does not log (the caller
+ *  reports what a mismatch means).  */
 int chum_store_verify(chum_store *st, chum_store_kind kind, const char *hash);
 
 /** The type name of a stored OBJECT or ID object (the TYPE of its outer element) into |out|

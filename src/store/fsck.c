@@ -48,7 +48,8 @@ static void report(fsck_ctx *c, const char *what, const char *name, const char *
   snprintf(rel, sizeof rel, "%s/%s", c->sub, name);
   if (strcmp(what, "stray") == 0) c->rep->stray++;
   else c->rep->corrupt++;
-  CHUM_LOGW(STORE_MOD, "fsck: %s %s: %s", what, rel, detail);
+  /* INFO: the callback is how people see problems (chum fsck prints them on stdout). */
+  CHUM_LOGI(STORE_MOD, "fsck: %s %s: %s", what, rel, detail);
   if (c->cb) c->cb(what, rel, detail, c->user);
 }
 
@@ -68,7 +69,7 @@ static int quarantine(fsck_ctx *c, const char *name) {
   if (rc == 0) {
     chum_port_sync_dir(c->st->quarantine);
     chum_port_sync_dir(c->dir);
-    CHUM_LOGW(STORE_MOD, "fsck: moved %s/%s to %s", c->sub, name, to);
+    CHUM_LOGI(STORE_MOD, "fsck: moved %s/%s to %s", c->sub, name, to);
   } else {
     CHUM_LOGE(STORE_MOD, "fsck: could not move %s to quarantine: %s", from, chum_strerror(rc));
   }

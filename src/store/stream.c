@@ -262,6 +262,7 @@ int chum_store_reader_read(chum_store_reader *r, void *buf, size_t cap) {
   if (!r->verify) return 0;
   chum_hex_encode(d, sizeof d, hex, sizeof hex);
   if (strcmp(hex, r->hash) != 0) {
+    if (r->verify == 2) return CHUM_ERR_INTEGRITY; /* chum_store_verify: the caller reports */
     CHUM_LOGE(STORE_MOD,
               "%s %.16s… failed its hash check (disk corruption?); run 'chum fsck' to move it "
               "to quarantine/",
