@@ -46,7 +46,7 @@ int cmd_fsck(cli_ctx *ctx, int argc, char **argv) {
       "Corrupt files are moved to DIR/quarantine/ (with --dry-run they are only listed);\n"
       "temporary files of interrupted writes are removed.",
       opts, 0, 0,
-      "exit codes: 0 everything intact, 1 corruption found (or an I/O error), 2 usage"};
+      "fsck exits 1 when it found corruption, 0 when everything is intact."};
   cli_args args;
   int prc = cli_parse(ctx, &spec, argc, argv, &args);
   if (prc != CLI_CONTINUE) return prc;

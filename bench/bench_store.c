@@ -157,8 +157,8 @@ int main(int argc, char **argv) {
            "peak RSS %.1f MiB\n",
            sizes[s], (double)sizes[s] / tw, (double)sizes[s] / tr, peak_rss_mib());
   }
-  chum_store_stats stats;
-  if (chum_store_stats_get(st, &stats) == 0)
+  chum_store_metrics stats;
+  if (chum_store_stats(st, &stats) == 0)
     printf("store: %llu objects (%llu bytes), %llu BLOBs (%llu bytes)\n",
            (unsigned long long)stats.objects, (unsigned long long)stats.object_bytes,
            (unsigned long long)stats.blobs, (unsigned long long)stats.blob_bytes);

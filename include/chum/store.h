@@ -280,7 +280,7 @@ int chum_store_state_get(chum_store *st, const char *name, void *buf, size_t cap
 
 /* ---- verification and metrics ------------------------------------------------------------- */
 
-typedef struct chum_store_stats {
+typedef struct chum_store_metrics {
   uint64_t objects, object_bytes;  /* objects/ */
   uint64_t ids, id_bytes;          /* ids/ */
   uint64_t blobs, blob_bytes;      /* blobs/ */
@@ -288,10 +288,10 @@ typedef struct chum_store_stats {
   uint64_t heads;                  /* versioned objects with a local head */
   uint64_t quarantined;            /* files in quarantine/ */
   uint64_t free_bytes;             /* free space on the file system (0 if unknown) */
-} chum_store_stats;
+} chum_store_metrics;
 
 /** Count what is stored (walks the directories; cost grows with the object count). */
-int chum_store_stats_get(chum_store *st, chum_store_stats *out);
+int chum_store_stats(chum_store *st, chum_store_metrics *out);
 
 /** Result of chum_store_fsck. */
 typedef struct chum_store_fsck_report {

@@ -412,7 +412,7 @@ static int stat_dir(const char *dir, int hashes_only, uint64_t *count, uint64_t 
   return rc;
 }
 
-int chum_store_stats_get(chum_store *st, chum_store_stats *out) {
+int chum_store_stats(chum_store *st, chum_store_metrics *out) {
   if (!st || !out) return CHUM_ERR_INVAL;
   memset(out, 0, sizeof *out);
   char p[CHUM_STORE_PATH_MAX];

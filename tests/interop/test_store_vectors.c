@@ -241,8 +241,8 @@ TEST(parse_vectors_stored_verbatim) {
   CHECK_EQ(parse_cases, 204);
   chum_store_fsck_report rep;
   CHECK_EQ(chum_store_fsck(st, 0, NULL, NULL, &rep), 0);
-  chum_store_stats stats;
-  CHECK_EQ(chum_store_stats_get(st, &stats), 0);
+  chum_store_metrics stats;
+  CHECK_EQ(chum_store_stats(st, &stats), 0);
   /* 147 objects plus the 23 non-canonical inputs; the canonical lines repeat them. */
   CHECK_EQ(stats.objects + stats.ids, rep.checked);
   CHECK(stats.objects >= 147 + 10);

@@ -230,8 +230,8 @@ TEST(corruption_detected_on_read) {
   snprintf(p, sizeof p, "%s/quarantine/objects-%s", dir, PERSON_HASH);
   CHECK(chum_port_exists(p));
   CHECK_EQ(chum_store_fsck(st, 1, NULL, NULL, &rep), 0);
-  chum_store_stats stats;
-  CHECK_EQ(chum_store_stats_get(st, &stats), 0);
+  chum_store_metrics stats;
+  CHECK_EQ(chum_store_stats(st, &stats), 0);
   CHECK_EQ(stats.quarantined, 1);
   CHECK_EQ(stats.objects, 0);
   /* The good bytes can be stored again. */
@@ -420,8 +420,8 @@ TEST(file_in_file_out) {
   free(back);
   snprintf(src, sizeof src, "%s/missing.bin", dir);
   CHECK_EQ(chum_store_put_file(st, CHUM_STORE_BLOB, src, NULL, NULL, h), CHUM_ERR_NOTFOUND);
-  chum_store_stats s;
-  CHECK_EQ(chum_store_stats_get(st, &s), 0);
+  chum_store_metrics s;
+  CHECK_EQ(chum_store_stats(st, &s), 0);
   CHECK_EQ(s.blobs, 1);
   CHECK_EQ(s.blob_bytes, sizeof data);
   CHECK(s.free_bytes > 0);
