@@ -266,10 +266,6 @@
 #ifndef CHUM_STORE_MAX_VERSION_NODES
 #define CHUM_STORE_MAX_VERSION_NODES 10000
 #endif
-/* D: most nodes of one VersionNodeMerge the store parses (one.core merges two heads). */
-#ifndef CHUM_STORE_MERGE_MAX
-#define CHUM_STORE_MERGE_MAX 16
-#endif
 
 /* ---- discovery (src/disc) -------------------------------------------------------------- */
 

@@ -21,6 +21,7 @@
 #define CHUM_STORE_H
 
 #include "chum/config.h"
+#include "chum/object.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -101,10 +102,6 @@ int chum_store_verify(chum_store *st, chum_store_kind kind, const char *hash);
 int chum_store_type(chum_store *st, chum_store_kind kind, const char *hash, char *out,
                     size_t cap);
 
-/** The type name of microdata |data| (object or ID object header) into |out|.
- *  Returns 0, CHUM_ERR_INVAL (no valid header), CHUM_ERR_NOBUF. */
-int chum_store_type_of(const void *data, size_t len, char *out, size_t cap);
-
 /** Call |cb| with each stored hash of |kind| (directory order, not sorted). A non-zero
  *  return from |cb| stops the walk and is returned. Files that are not named by a hash are
  *  skipped. */
@@ -177,14 +174,8 @@ int chum_store_put_file(chum_store *st, chum_store_kind kind, const char *path,
 int chum_store_get_file(chum_store *st, chum_store_kind kind, const char *hash,
                         const char *path, chum_store_progress progress, void *user);
 
-/* ---- versioned objects: heads and version nodes (spec/objects.md §8) ---------------------- */
-
-/** The version node types. */
-typedef enum chum_vnode_type {
-  CHUM_VNODE_EDGE = 0,   /* VersionNodeEdge {data, depth, creationTime} */
-  CHUM_VNODE_CHANGE = 1, /* VersionNodeChange {prev?, data, depth, creationTime} */
-  CHUM_VNODE_MERGE = 2   /* VersionNodeMerge {nodes, data, depth, creationTime} */
-} chum_vnode_type;
+/* ---- versioned objects: heads and version nodes (spec/objects.md §8) ----------------------
+ * Node microdata is made and parsed by the object module (chum_object_version_*). */
 
 /** The local head of one ID hash (kept in store/heads/<idHash>, never on the wire). */
 typedef struct chum_store_head {
@@ -220,38 +211,13 @@ int chum_store_version_merge_remote(chum_store *st, const char *id_hash,
                                     const char *remote_data_hash, uint64_t remote_creation_time,
                                     chum_store_head *out);
 
-/** Write the canonical microdata of a version node into |out| (|cap| bytes, NUL added).
- *  |prev| is used by CHANGE (may be NULL: no prev), |nodes|/|n_nodes| by MERGE (any order;
- *  sorted and de-duplicated as a set). Returns the length, CHUM_ERR_NOBUF or CHUM_ERR_INVAL.
- *  depth and creation_time must be ≤ 2^53 − 1. */
-int chum_store_vnode_microdata(chum_vnode_type type, const char *prev, const char *const *nodes,
-                               size_t n_nodes, const char *data, uint64_t depth,
-                               uint64_t creation_time, char *out, size_t cap);
-
-/** A parsed version node. */
-typedef struct chum_store_vnode {
-  chum_vnode_type type;
-  char data[65];
-  char prev[65];       /* CHANGE with prev; "" otherwise */
-  char nodes[CHUM_STORE_MERGE_MAX][65]; /* MERGE: the set's nodes, in stored order */
-  size_t n_nodes;                        /* MERGE: how many */
-  uint64_t depth;
-  uint64_t creation_time;
-} chum_store_vnode;
-
-/** Parse version node microdata (as stored; strict, objects.md §11 for these recipes;
- *  depth and creationTime must be non-negative numbers below 2^53 in plain notation; a
- *  fraction is accepted and dropped). CHUM_ERR_INVAL if it is not a
- *  well-formed version node, CHUM_ERR_TOOBIG for a Merge of more than CHUM_STORE_MERGE_MAX
- *  nodes. */
-int chum_store_vnode_parse(const void *data, size_t len, chum_store_vnode *out);
-
 /** Call |cb| for each node of |id_hash|'s local version tree, walking from the head through
  *  prev (Change) and nodes (Merge), each node once, oldest first (the order of chum.md §6
- *  step 2: the reverse of the walk). Nodes missing locally end that branch. At most
+ *  step 2: the reverse of the walk). Nodes missing locally end that branch; a Merge is
+ *  followed through its first 8 nodes (chum_version_node holds 8; one.core merges 2). At most
  *  CHUM_STORE_MAX_VERSION_NODES nodes (CHUM_ERR_TOOBIG beyond). */
 int chum_store_version_nodes(chum_store *st, const char *id_hash,
-                             int (*cb)(const char *node_hash, const chum_store_vnode *node,
+                             int (*cb)(const char *node_hash, const chum_version_node *node,
                                        void *user),
                              void *user);
 

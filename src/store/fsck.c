@@ -126,13 +126,11 @@ static int check_head(const char *name, void *user) {
     report(c, "corrupt", name, "head record damaged (format or checksum)");
     return bad_add(&c->bad, name);
   }
-  char md[CHUM_STORE_MERGE_MAX * 100 + 512];
-  chum_store_vnode v;
-  rc = chum_store_get(c->st, CHUM_STORE_OBJECT, h.node, md, sizeof md, &len, 1);
-  if (rc == CHUM_ERR_NOBUF) rc = CHUM_ERR_INVAL;
-  if (rc == 0) rc = chum_store_vnode_parse(md, len, &v);
-  if (rc == 0 && (strcmp(v.data, h.data) != 0 || v.depth != h.depth ||
-                  v.creation_time != h.creation_time))
+  chum_version_node v;
+  rc = chum_store_verify(c->st, CHUM_STORE_OBJECT, h.node);
+  if (rc == 0) rc = store_read_node(c->st, h.node, &v);
+  if (rc == 0 && (strcmp(v.data, h.data) != 0 || v.depth != (double)h.depth ||
+                  v.creation_time != (double)h.creation_time))
     rc = CHUM_ERR_INTEGRITY;
   if (rc) {
     char detail[200];

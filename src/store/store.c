@@ -8,6 +8,7 @@
 #include "chum/crypto.h"
 #include "chum/err.h"
 #include "chum/log.h"
+#include "chum/object.h"
 #include "chum/port.h"
 
 #include <inttypes.h>
@@ -156,22 +157,14 @@ int store_type_name_ok(const char *s, size_t len) {
   return 1;
 }
 
-int chum_store_type_of(const void *data, size_t len, char *out, size_t cap) {
-  const char *p = data;
-  size_t off;
-  if (len >= sizeof OBJ_PREFIX - 1 && memcmp(p, OBJ_PREFIX, sizeof OBJ_PREFIX - 1) == 0)
-    off = sizeof OBJ_PREFIX - 1;
-  else if (len >= sizeof ID_PREFIX - 1 && memcmp(p, ID_PREFIX, sizeof ID_PREFIX - 1) == 0)
-    off = sizeof ID_PREFIX - 1;
-  else
+int store_type_of(const void *data, size_t len, char *out, size_t cap) {
+  const char *type = NULL;
+  size_t tlen = 0;
+  if (chum_object_type(data, len, &type, &tlen, NULL) != 0 || !store_type_name_ok(type, tlen))
     return CHUM_ERR_INVAL;
-  /* objects.md §11: TYPE runs to the next `">`. */
-  size_t end = off;
-  while (end + 1 < len && !(p[end] == '"' && p[end + 1] == '>')) end++;
-  if (end + 1 >= len || !store_type_name_ok(p + off, end - off)) return CHUM_ERR_INVAL;
-  if (end - off + 1 > cap) return CHUM_ERR_NOBUF;
-  memcpy(out, p + off, end - off);
-  out[end - off] = '\0';
+  if (tlen + 1 > cap) return CHUM_ERR_NOBUF;
+  memcpy(out, type, tlen);
+  out[tlen] = '\0';
   return 0;
 }
 
@@ -328,7 +321,7 @@ int chum_store_type(chum_store *st, chum_store_kind kind, const char *hash, char
   }
   chum_port_file_close(f);
   if (rc) return rc;
-  return chum_store_type_of(head, got, out, cap);
+  return store_type_of(head, got, out, cap);
 }
 
 typedef struct list_ctx {

@@ -37,6 +37,17 @@ int store_tmp_path(chum_store *st, char *out, size_t cap);
 int store_write_atomic(chum_store *st, const char *dest, const char *dest_dir, const void *data,
                        size_t len, unsigned mode);
 
+/* Largest version node microdata the store reads (a Merge of 8 nodes is < 1 KiB). */
+#define STORE_NODE_MAX 4096
+#define CHUM_STORE_NODE_MAX STORE_NODE_MAX
+
+/** Read and parse a stored version node (object module). CHUM_ERR_NOTFOUND, CHUM_ERR_INVAL. */
+int store_read_node(chum_store *st, const char *hash, chum_version_node *v);
+
+/** The type name of microdata |data| (object or ID header) into |out| (chum_object_type,
+ *  plus the store's own limits on type names). 0, CHUM_ERR_INVAL, CHUM_ERR_NOBUF. */
+int store_type_of(const void *data, size_t len, char *out, size_t cap);
+
 /** 1 if |s| is 64 lowercase hex characters followed by NUL. */
 int store_is_hash(const char *s);
 

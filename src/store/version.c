@@ -10,6 +10,7 @@
 #include "chum/crypto.h"
 #include "chum/err.h"
 #include "chum/log.h"
+#include "chum/object.h"
 #include "chum/port.h"
 
 #include <inttypes.h>
@@ -19,177 +20,8 @@
 
 #define MAX_SAFE_INTEGER 9007199254740991ull /* 2^53 − 1 */
 
-/* objects.md §8/§9: the three version node recipes, rules in order. */
-static const char *const VNODE_TYPE_NAMES[3] = {"VersionNodeEdge", "VersionNodeChange",
-                                                "VersionNodeMerge"};
-static const char OBJ_PREFIX[] = "<div itemscope itemtype=\"//refin.io/";
-
-/* ---- microdata ------------------------------------------------------------------------------ */
-
-typedef struct out_buf {
-  char *p;
-  size_t cap, len;
-  int overflow;
-} out_buf;
-
-static void put(out_buf *o, const char *s) {
-  size_t n = strlen(s);
-  if (o->len + n + 1 > o->cap) {
-    o->overflow = 1;
-    return;
-  }
-  memcpy(o->p + o->len, s, n + 1);
-  o->len += n;
-}
-
-static int cmp_hash(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-int chum_store_vnode_microdata(chum_vnode_type type, const char *prev, const char *const *nodes,
-                               size_t n_nodes, const char *data, uint64_t depth,
-                               uint64_t creation_time, char *out, size_t cap) {
-  if ((unsigned)type > CHUM_VNODE_MERGE || !store_is_hash(data) || !out ||
-      depth > MAX_SAFE_INTEGER || creation_time > MAX_SAFE_INTEGER)
-    return CHUM_ERR_INVAL;
-  if (type == CHUM_VNODE_CHANGE && prev && !store_is_hash(prev)) return CHUM_ERR_INVAL;
-  if (type == CHUM_VNODE_MERGE && (n_nodes > CHUM_STORE_MERGE_MAX || (n_nodes && !nodes)))
-    return CHUM_ERR_INVAL;
-  out_buf o = {out, cap, 0, 0};
-  put(&o, OBJ_PREFIX);
-  put(&o, VNODE_TYPE_NAMES[type]);
-  put(&o, "\">");
-  if (type == CHUM_VNODE_CHANGE && prev) {
-    put(&o, "<a itemprop=\"prev\" data-type=\"obj\">");
-    put(&o, prev);
-    put(&o, "</a>");
-  }
-  if (type == CHUM_VNODE_MERGE) {
-    /* objects.md §4: a set sorts its <li> strings by UTF-16 code units and drops duplicates.
-     * All items are `<li><a data-type="obj">` + 64 hex + `</a></li>`, so that is hex order. */
-    const char *sorted[CHUM_STORE_MERGE_MAX];
-    for (size_t i = 0; i < n_nodes; i++) {
-      if (!store_is_hash(nodes[i])) return CHUM_ERR_INVAL;
-      sorted[i] = nodes[i];
-    }
-    qsort(sorted, n_nodes, sizeof sorted[0], cmp_hash);
-    put(&o, "<ul itemprop=\"nodes\">");
-    for (size_t i = 0; i < n_nodes; i++) {
-      if (i > 0 && strcmp(sorted[i], sorted[i - 1]) == 0) continue;
-      put(&o, "<li><a data-type=\"obj\">");
-      put(&o, sorted[i]);
-      put(&o, "</a></li>");
-    }
-    put(&o, "</ul>");
-  }
-  put(&o, "<a itemprop=\"data\" data-type=\"obj\">");
-  put(&o, data);
-  put(&o, "</a>");
-  /* objects.md §5: integers below 2^53 are written in plain decimal by NUM. */
-  char num[32];
-  snprintf(num, sizeof num, "%" PRIu64, depth);
-  put(&o, "<span itemprop=\"depth\">");
-  put(&o, num);
-  put(&o, "</span>");
-  snprintf(num, sizeof num, "%" PRIu64, creation_time);
-  put(&o, "<span itemprop=\"creationTime\">");
-  put(&o, num);
-  put(&o, "</span></div>");
-  if (o.overflow) return CHUM_ERR_NOBUF;
-  return (int)o.len;
-}
-
-/* ---- parsing -------------------------------------------------------------------------------- */
-
-typedef struct cur {
-  const char *p;
-  size_t len, off;
-} cur;
-
-static int lit(cur *c, const char *s) {
-  size_t n = strlen(s);
-  if (c->len - c->off < n || memcmp(c->p + c->off, s, n) != 0) return 0;
-  c->off += n;
-  return 1;
-}
-
-static int hash_at(cur *c, char out[65]) {
-  if (c->len - c->off < 64 || !chum_is_hash_hex(c->p + c->off, 64)) return 0;
-  memcpy(out, c->p + c->off, 64);
-  out[64] = '\0';
-  c->off += 64;
-  return 1;
-}
-
-static int ref(cur *c, const char *prop, char out[65]) {
-  char open[64];
-  snprintf(open, sizeof open, "<a itemprop=\"%s\" data-type=\"obj\">", prop);
-  return lit(c, open) && hash_at(c, out) && lit(c, "</a>");
-}
-
-/* A `number` field holding a non-negative number < 2^53 in plain notation; leading zeros
- * (not JSON) are refused. The integer part is returned. */
-static int number(cur *c, const char *prop, uint64_t *out) {
-  char open[64];
-  snprintf(open, sizeof open, "<span itemprop=\"%s\">", prop);
-  if (!lit(c, open)) return 0;
-  size_t s = c->off;
-  uint64_t v = 0;
-  while (c->off < c->len && c->p[c->off] >= '0' && c->p[c->off] <= '9' && c->off - s < 17) {
-    v = v * 10 + (uint64_t)(c->p[c->off] - '0');
-    c->off++;
-  }
-  size_t n = c->off - s;
-  if (n == 0 || n > 16 || (n > 1 && c->p[s] == '0') || v > MAX_SAFE_INTEGER) return 0;
-  /* A fraction (JSON grammar: '.' and at least one digit) is accepted and dropped: one.core
-   * writes creationTime as NUM of any number (vectors: version-node-merge has …000.5). */
-  if (c->off < c->len && c->p[c->off] == '.') {
-    size_t f = ++c->off;
-    while (c->off < c->len && c->p[c->off] >= '0' && c->p[c->off] <= '9') c->off++;
-    if (c->off == f) return 0;
-  }
-  *out = v;
-  return lit(c, "</span>");
-}
-
-int chum_store_vnode_parse(const void *data, size_t len, chum_store_vnode *out) {
-  if (!data || !out) return CHUM_ERR_INVAL;
-  char type[CHUM_STORE_TYPE_MAX + 1];
-  if (len < sizeof OBJ_PREFIX - 1 || memcmp(data, OBJ_PREFIX, sizeof OBJ_PREFIX - 1) != 0 ||
-      chum_store_type_of(data, len, type, sizeof type) != 0)
-    return CHUM_ERR_INVAL;
-  chum_store_vnode v;
-  memset(&v, 0, sizeof v);
-  int t = -1;
-  for (int i = 0; i < 3; i++)
-    if (strcmp(type, VNODE_TYPE_NAMES[i]) == 0) t = i;
-  if (t < 0) return CHUM_ERR_INVAL;
-  v.type = (chum_vnode_type)t;
-  cur c = {data, len, sizeof OBJ_PREFIX - 1 + strlen(type) + 2};
-  if (v.type == CHUM_VNODE_CHANGE && c.len - c.off >= 18 &&
-      memcmp(c.p + c.off, "<a itemprop=\"prev\"", 18) == 0) {
-    if (!ref(&c, "prev", v.prev)) return CHUM_ERR_INVAL;
-  }
-  if (v.type == CHUM_VNODE_MERGE) {
-    if (!lit(&c, "<ul itemprop=\"nodes\">")) return CHUM_ERR_INVAL;
-    while (!lit(&c, "</ul>")) {
-      char h[65];
-      if (!lit(&c, "<li><a data-type=\"obj\">") || !hash_at(&c, h) || !lit(&c, "</a></li>"))
-        return CHUM_ERR_INVAL;
-      /* objects.md §11: duplicate set items are accepted; keep each node once. */
-      int dup = 0;
-      for (size_t i = 0; i < v.n_nodes; i++) dup |= strcmp(v.nodes[i], h) == 0;
-      if (dup) continue;
-      if (v.n_nodes >= CHUM_STORE_MERGE_MAX) return CHUM_ERR_TOOBIG;
-      memcpy(v.nodes[v.n_nodes++], h, 65);
-    }
-  }
-  if (!ref(&c, "data", v.data) || !number(&c, "depth", &v.depth) ||
-      !number(&c, "creationTime", &v.creation_time) || !lit(&c, "</div>") || c.off != c.len)
-    return CHUM_ERR_INVAL;
-  *out = v;
-  return 0;
-}
+/* Version node microdata is the object module's (chum_object_version_*, include/chum/object.h);
+ * the store only decides which node to create and moves the head. */
 
 /* ---- heads ---------------------------------------------------------------------------------- */
 
@@ -221,14 +53,23 @@ static int head_set(chum_store *st, const char *id_hash, const chum_store_head *
   return store_write_atomic(st, p, dir, rec, (size_t)n, 0644);
 }
 
-/* Store a node object and fill |h| with its hash and fields. */
-static int store_node(chum_store *st, chum_vnode_type type, const char *prev,
-                      const char *const *nodes, size_t n_nodes, const char *data,
-                      uint64_t depth, uint64_t ct, chum_store_head *h) {
-  char md[CHUM_STORE_MERGE_MAX * 100 + 512];
-  int n = chum_store_vnode_microdata(type, prev, nodes, n_nodes, data, depth, ct, md, sizeof md);
-  if (n < 0) return n;
-  int rc = chum_store_put(st, CHUM_STORE_OBJECT, md, (size_t)n, NULL, h->node);
+/* Store a node object (made by the object module, spec/objects.md §8) and fill |h| with its
+ * hash and fields. */
+static int store_node(chum_store *st, int kind, const char *prev, const char *const *nodes,
+                      size_t n_nodes, const char *data, uint64_t depth, uint64_t ct,
+                      chum_store_head *h) {
+  char md[1024];
+  size_t n = 0;
+  int rc;
+  if (kind == CHUM_VERSION_EDGE)
+    rc = chum_object_version_edge(data, (double)depth, (double)ct, md, sizeof md, &n);
+  else if (kind == CHUM_VERSION_CHANGE)
+    rc = chum_object_version_change(prev, data, (double)depth, (double)ct, md, sizeof md, &n);
+  else
+    rc = chum_object_version_merge(nodes, n_nodes, data, (double)depth, (double)ct, md,
+                                   sizeof md, &n);
+  if (rc) return rc;
+  rc = chum_store_put(st, CHUM_STORE_OBJECT, md, n, NULL, h->node);
   if (rc) return rc;
   memcpy(h->data, data, 65);
   h->depth = depth;
@@ -245,14 +86,14 @@ int chum_store_version_add_local(chum_store *st, const char *id_hash, const char
   int rc = chum_store_head_get(st, id_hash, &head);
   if (rc == CHUM_ERR_NOTFOUND) {
     /* objects.md §8: the first version gets Edge{data, depth 0, creationTime now}. */
-    rc = store_node(st, CHUM_VNODE_EDGE, NULL, NULL, 0, data_hash, 0, now_ms, &next);
+    rc = store_node(st, CHUM_VERSION_EDGE, NULL, NULL, 0, data_hash, 0, now_ms, &next);
   } else if (rc == 0) {
     if (strcmp(head.data, data_hash) == 0) {
       if (out) *out = head;
       return 0;
     }
     /* Each later one gets Change{prev: head, data, depth: prev.depth + 1, now}. */
-    rc = store_node(st, CHUM_VNODE_CHANGE, head.node, NULL, 0, data_hash, head.depth + 1,
+    rc = store_node(st, CHUM_VERSION_CHANGE, head.node, NULL, 0, data_hash, head.depth + 1,
                     now_ms, &next);
   }
   if (rc == 0) rc = head_set(st, id_hash, &next);
@@ -277,7 +118,7 @@ int chum_store_version_merge_remote(chum_store *st, const char *id_hash,
   }
   /* The Edge copies the remote creationTime, so both peers' Edges for a version have the
    * same hash (recorded: chum/diverged). */
-  rc = store_node(st, CHUM_VNODE_EDGE, NULL, NULL, 0, remote_data_hash, 0,
+  rc = store_node(st, CHUM_VERSION_EDGE, NULL, NULL, 0, remote_data_hash, 0,
                   remote_creation_time, &edge);
   if (rc) return rc;
   if (!have_head) {
@@ -296,7 +137,7 @@ int chum_store_version_merge_remote(chum_store *st, const char *id_hash,
   uint64_t depth = (head.depth > edge.depth ? head.depth : edge.depth) + 1;
   uint64_t ct = head.creation_time > edge.creation_time ? head.creation_time
                                                         : edge.creation_time;
-  rc = store_node(st, CHUM_VNODE_MERGE, NULL, nodes, 2, winner, depth, ct, &merge);
+  rc = store_node(st, CHUM_VERSION_MERGE, NULL, nodes, 2, winner, depth, ct, &merge);
   if (rc == 0) rc = head_set(st, id_hash, &merge);
   if (rc == 0 && out) *out = merge;
   return rc;
@@ -329,17 +170,21 @@ static int list_push(hash_list *l, const char *h) {
   return 0;
 }
 
-static int read_node(chum_store *st, const char *hash, chum_store_vnode *v) {
-  char md[CHUM_STORE_MERGE_MAX * 100 + 512];
+/* A stored version node, parsed by the object module. */
+int store_read_node(chum_store *st, const char *hash, chum_version_node *v) {
+  char md[CHUM_STORE_NODE_MAX];
   size_t len = 0;
   int rc = chum_store_get(st, CHUM_STORE_OBJECT, hash, md, sizeof md, &len, 0);
   if (rc == CHUM_ERR_NOBUF) rc = CHUM_ERR_INVAL;
-  if (rc == 0) rc = chum_store_vnode_parse(md, len, v);
+  if (rc == 0 && chum_object_version_parse(md, len, v) != 0) rc = CHUM_ERR_INVAL;
+  if (rc == 0 && v->kind == CHUM_VERSION_MERGE && v->node_count > 8)
+    CHUM_LOGW(STORE_MOD, "version node %.16s… merges %zu nodes; only the first 8 are followed",
+              hash, v->node_count);
   return rc;
 }
 
 int chum_store_version_nodes(chum_store *st, const char *id_hash,
-                             int (*cb)(const char *node_hash, const chum_store_vnode *node,
+                             int (*cb)(const char *node_hash, const chum_version_node *node,
                                        void *user),
                              void *user) {
   if (!st || !cb) return CHUM_ERR_INVAL;
@@ -347,7 +192,7 @@ int chum_store_version_nodes(chum_store *st, const char *id_hash,
   int rc = chum_store_head_get(st, id_hash, &head);
   if (rc) return rc;
   hash_list seen = {0}, stack = {0};
-  chum_store_vnode *v = malloc(sizeof *v);
+  chum_version_node *v = malloc(sizeof *v);
   if (!v) return CHUM_ERR_NOMEM;
   /* Depth-first from the head, each node once; then reversed so the oldest comes first. */
   rc = list_push(&stack, head.node);
@@ -355,7 +200,7 @@ int chum_store_version_nodes(chum_store *st, const char *id_hash,
     char h[65];
     memcpy(h, stack.h[--stack.n], 65);
     if (list_has(&seen, h)) continue;
-    int r = read_node(st, h, v);
+    int r = store_read_node(st, h, v);
     if (r == CHUM_ERR_NOTFOUND) continue; /* missing locally: that branch ends */
     if (r) {
       CHUM_LOGW(STORE_MOD, "version node %.16s… of %.16s… is unreadable (%s); branch skipped",
@@ -364,11 +209,13 @@ int chum_store_version_nodes(chum_store *st, const char *id_hash,
     }
     rc = list_push(&seen, h);
     if (rc) break;
-    if (v->type == CHUM_VNODE_CHANGE && v->prev[0]) rc = list_push(&stack, v->prev);
-    for (size_t i = v->n_nodes; rc == 0 && i > 0; i--) rc = list_push(&stack, v->nodes[i - 1]);
+    if (v->kind == CHUM_VERSION_CHANGE && v->prev[0]) rc = list_push(&stack, v->prev);
+    size_t nn = v->kind == CHUM_VERSION_MERGE ? v->node_count : 0;
+    if (nn > 8) nn = 8;
+    for (size_t i = nn; rc == 0 && i > 0; i--) rc = list_push(&stack, v->nodes[i - 1]);
   }
   for (size_t i = seen.n; rc == 0 && i > 0; i--) {
-    if (read_node(st, seen.h[i - 1], v) != 0) continue;
+    if (store_read_node(st, seen.h[i - 1], v) != 0) continue;
     rc = cb(seen.h[i - 1], v, user);
   }
   free(v);
