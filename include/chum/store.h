@@ -221,6 +221,46 @@ int chum_store_version_nodes(chum_store *st, const char *id_hash,
                                        void *user),
                              void *user);
 
+/* ---- objects with recipes (include/chum/object.h) --------------------------------------- */
+
+/** Store object (|is_id| 0) or ID object (|is_id| 1) microdata the way spec/chum.md §8 step 7
+ *  says: validated completely against |r| (objects.md §11), stored verbatim under its hash
+ *  (checked against |hash| unless NULL: CHUM_ERR_INTEGRITY), and for an object of a
+ *  versioned type also its ID object, computed from it (§7). Access, IdAccess and Group
+ *  objects also get a reverse-map entry for every object and ID they reference
+ *  (chum_store_rmap_list). It does not create a version node (chum_store_put_version does).
+ *  |out_hash| and |out_id_hash| (may be NULL) get the hash and the ID hash ("" when the type
+ *  is unversioned or |is_id|). Returns 0, CHUM_ERR_INTEGRITY, CHUM_ERR_PROTO (invalid
+ *  microdata, logged with the decoder's code), CHUM_ERR_NOTFOUND (no recipe for its type),
+ *  CHUM_ERR_TOOBIG, CHUM_ERR_UTF8 or a file error. */
+int chum_store_put_object(chum_store *st, const chum_recipes *r, int is_id, const void *data,
+                          size_t len, const char *hash, char out_hash[65], char out_id_hash[65]);
+
+/** A new local version of a versioned object: chum_store_put_object, then
+ *  chum_store_version_add_local with |now_ms| (objects.md §8). |head| may be NULL.
+ *  CHUM_ERR_INVAL if the type is not versioned. */
+int chum_store_put_version(chum_store *st, const chum_recipes *r, const void *data, size_t len,
+                           uint64_t now_ms, char out_hash[65], char out_id_hash[65],
+                           chum_store_head *head);
+
+/* ---- the chum module's view of the store (include/chum/sync.h) ---------------------------- */
+
+struct chum_sync_store_ops;
+typedef struct chum_store_sync chum_store_sync;
+
+/** The store as the chum exporter and importer need it: pass chum_store_sync_ops() and the
+ *  context made here as |store| and |store_ctx| of their settings. |st| and |r| are borrowed
+ *  and must outlive the context. One context per exporter or importer (it caches one open
+ *  file for sequential BLOB reads). Returns 0, CHUM_ERR_INVAL or CHUM_ERR_NOMEM. */
+int chum_store_sync_new(chum_store_sync **out, chum_store *st, const chum_recipes *r);
+/** Free (NULL-safe); closes the cached file. */
+void chum_store_sync_free(chum_store_sync *s);
+/** The function table (static, never NULL). for_each_head lists the local heads whose data
+ *  version is of the asked type; merge applies chum_store_version_merge_remote to the remote
+ *  node's data and creationTime; put is chum_store_put_object; files stream through
+ *  chum_store_writer (a partly received file is never visible). */
+const struct chum_sync_store_ops *chum_store_sync_ops(void);
+
 /* ---- reverse maps (store/rmap/): who references a hash ------------------------------------ */
 
 /** Record that object |source| (of type |type|, with ID hash |source_id| or NULL if it is

@@ -88,6 +88,9 @@ int store_ref_parse(const void *data, size_t len, store_ref *out);
  *  ASCII characters without space, '"', '<', '>', '/' or '\\'. */
 int store_type_name_ok(const char *s, size_t len);
 
+/** Set (or replace) the hash a writer must produce; checked at finish. */
+int store_writer_expect(chum_store_writer *w, const char *hash);
+
 /* ---- test hooks ---------------------------------------------------------------------------- */
 
 /** Tests: pass streams through a smaller buffer (1..CHUM_STREAM_BUFFER_SIZE) so that buffer

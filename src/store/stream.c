@@ -149,6 +149,12 @@ fail:
   return rc;
 }
 
+int store_writer_expect(chum_store_writer *w, const char *hash) {
+  if (!w || !store_is_hash(hash)) return CHUM_ERR_INVAL;
+  memcpy(w->expect, hash, 65);
+  return 0;
+}
+
 uint64_t chum_store_writer_bytes(const chum_store_writer *w) {
   return w ? w->done + w->fill : 0;
 }
