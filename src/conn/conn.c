@@ -637,6 +637,7 @@ static bool equals(const uint8_t *d, size_t len, const char *p) {
 }
 
 static int ra_append(chum_conn *c, const uint8_t *d, size_t len) {
+  if (len == 0) return 0; /* an empty piece: nothing to add (and c->ra may still be NULL) */
   if (len > c->max_msg - c->ra_len) return CHUM_ERR_TOOBIG;
   if (c->ra_len + len > c->ra_cap) {
     size_t ncap = c->ra_cap ? c->ra_cap : 65536;
