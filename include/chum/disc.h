@@ -38,7 +38,8 @@ extern "C" {
 #define CHUM_DNS_MAX_RDATA 400 /* D: raw rdata bytes kept for TXT and unknown types */
 #endif
 #ifndef CHUM_MDNS_CACHE_SIZE
-#define CHUM_MDNS_CACHE_SIZE 64 /* D: records the mDNS browser caches */
+/* D: records the mDNS browser caches: PTR, SRV, TXT and an address per peer (~1 KiB each) */
+#define CHUM_MDNS_CACHE_SIZE (4 * CHUM_MAX_PEERS)
 #endif
 #ifndef CHUM_MDNS_MAX_PACKET
 #define CHUM_MDNS_MAX_PACKET 1472 /* D: largest mDNS datagram we build (IPv4 Ethernet MTU) */
@@ -322,6 +323,8 @@ const char *chum_mdns_host_name(const chum_mdns *m);
 /** Browsed peers: fills up to |cap|, returns the count. Only complete sets (TXT with inst). */
 size_t chum_mdns_peers(const chum_mdns *m, chum_mdns_peer *out, size_t cap, uint64_t now_ms);
 const chum_mdns_stats *chum_mdns_get_stats(const chum_mdns *m);
+/** A counter that changes whenever the browser's cache changes (to skip re-reading peers). */
+uint32_t chum_mdns_generation(const chum_mdns *m);
 
 /* ---- 4. peer table (spec/discovery.md §4) -------------------------------------------------- */
 

@@ -22,6 +22,8 @@ typedef struct disc_iface {
   chum_net_addr addrs[CHUM_MDNS_MAX_ADDRS];
   size_t naddrs;
   chum_mdns *mdns;
+  uint32_t mdns_synced_gen; /* cache generation last copied into the peer table */
+  int mdns_synced;
   uint64_t next_presence;
   uint64_t last_presence;
   int offline_pending;
@@ -32,11 +34,17 @@ typedef struct nbr_tx {
   chum_net_addr dst;
   unsigned page;
   uint8_t response; /* 1: a 0x32 page to send, 0: a 0x31 query */
+  uint64_t at;      /* not before */
 } nbr_tx;
 
 typedef struct nbr_known {
   char inst[CHUM_HEX64_SIZE];
-  char digest[24];
+  char digest[24]; /* of the set we hold */
+  char want[24];   /* announced in its latest presence */
+  uint64_t seq;    /* chumSeq of that presence */
+  uint8_t sk[32];
+  chum_net_addr addr;
+  int iface;
   uint64_t last_fetch;
 } nbr_known;
 
@@ -280,35 +288,62 @@ static nbr_known *known_slot(chum_disc *d, const char *inst, int create) {
   return free_slot;
 }
 
-static void queue_nbr(chum_disc *d, int iface, const chum_net_addr *dst, unsigned page, int response) {
+static void queue_nbr(chum_disc *d, int iface, const chum_net_addr *dst, unsigned page, int response,
+                      uint64_t at) {
   if (d->nnbrq >= NBR_TXQ) return;
   nbr_tx *q = &d->nbrq[d->nnbrq++];
+  q->at = at;
   q->iface = iface;
   q->dst = *dst;
   q->page = page;
   q->response = (uint8_t)response;
 }
 
-static void maybe_fetch(chum_disc *d, int iface, const chum_presence *p, const chum_net_addr *src,
-                        uint64_t now) {
-  /* §5 learning a set: a topo peer whose digest differs; at most once per 5 s per peer */
-  if (!has_cap(p->caps, "topo") || !p->nbr[0] || d->fetch.active) return;
-  nbr_known *k = known_slot(d, p->inst, 1);
-  if (!k || strcmp(k->digest, p->nbr) == 0) return;
-  if (k->last_fetch && now - k->last_fetch < 5000) return;
+static void start_fetch(chum_disc *d, nbr_known *k, uint64_t now) {
   k->last_fetch = now;
   memset(&d->fetch, 0, sizeof d->fetch);
   d->fetch.active = 1;
-  memcpy(d->fetch.inst, p->inst, CHUM_HEX64_SIZE);
-  memcpy(d->fetch.sk, p->sk, 32);
+  memcpy(d->fetch.inst, k->inst, CHUM_HEX64_SIZE);
+  memcpy(d->fetch.sk, k->sk, 32);
   d->fetch.started = now;
-  chum_net_addr dst = *src;
-  dst.port = CHUM_PRESENCE_PORT;
-  queue_nbr(d, iface, &dst, 0, 0);
+  queue_nbr(d, k->iface, &k->addr, 0, 0, now);
+}
+
+/* §5 learning a set: a topo peer whose digest differs from the set we hold; at most once per
+ * 5 s per peer and one fetch at a time. Pending peers are remembered, so the next fetch starts
+ * as soon as the current one ends (chum_disc_tick), not at the peer's next presence. */
+static void next_fetch(chum_disc *d, uint64_t now) {
+  if (d->fetch.active) return;
+  for (size_t i = 0; i < CHUM_MAX_PEERS; i++) {
+    nbr_known *k = &d->known[i];
+    if (!k->inst[0] || !k->want[0] || strcmp(k->digest, k->want) == 0) continue;
+    if (k->last_fetch && now - k->last_fetch < 5000) continue;
+    if (strncmp(k->want, "0:", 2) == 0) { /* an empty set needs no query */
+      chum_topology_set(d->topo, k->inst, k->seq, NULL, 0);
+      memcpy(k->digest, k->want, sizeof k->digest);
+      continue;
+    }
+    start_fetch(d, k, now);
+    return;
+  }
+}
+
+static void maybe_fetch(chum_disc *d, int iface, const chum_presence *p, const chum_net_addr *src,
+                        uint64_t now) {
+  if (!has_cap(p->caps, "topo") || !p->nbr[0]) return;
+  nbr_known *k = known_slot(d, p->inst, 1);
+  if (!k) return;
+  memcpy(k->want, p->nbr, sizeof k->want);
+  k->seq = p->seq;
+  memcpy(k->sk, p->sk, 32);
+  k->addr = *src;
+  k->addr.port = CHUM_PRESENCE_PORT;
+  k->iface = iface;
+  next_fetch(d, now);
 }
 
 static void handle_nbr_page(chum_disc *d, int iface, const chum_net_addr *src, const uint8_t *in,
-                            size_t len) {
+                            size_t len, uint64_t now) {
   if (!d->fetch.active) return;
   chum_nbr_page pg;
   int rc = chum_nbr_page_parse(in, len, d->fetch.sk, &pg);
@@ -325,12 +360,17 @@ static void handle_nbr_page(chum_disc *d, int iface, const chum_net_addr *src, c
     memcpy(d->fetch.nbr, pg.nbr, sizeof pg.nbr);
     chum_net_addr dst = *src;
     dst.port = CHUM_PRESENCE_PORT;
-    for (unsigned i = 1; i < pg.pages; i++)
-      if (i != pg.page) queue_nbr(d, iface, &dst, i, 0);
-  } else if (pg.pages != d->fetch.pages || pg.seq != d->fetch.seq || strcmp(pg.nbr, d->fetch.nbr) != 0) {
+    /* §2: the peer answers one request per source per second: pace the other pages */
+    uint64_t at = now;
+    for (unsigned i = 1; i < pg.pages && i < NBR_TXQ; i++)
+      if (i != pg.page) queue_nbr(d, iface, &dst, i, 0, at += 1010);
+    d->fetch.started = now; /* the timeout counts from here, plus a second per page */
+  } else if (pg.pages != d->fetch.pages || strcmp(pg.nbr, d->fetch.nbr) != 0) {
     d->fetch.active = 0; /* the set changed under us: try again later */
     return;
   }
+  /* a presence between two pages raises chumSeq; the same digest means the same set */
+  if (pg.seq > d->fetch.seq) d->fetch.seq = pg.seq;
   if (d->fetch.got & (1ull << pg.page)) return;
   d->fetch.got |= 1ull << pg.page;
   for (unsigned i = 0; i < pg.count && d->fetch.n < CHUM_MAX_PEERS; i++)
@@ -367,11 +407,16 @@ static int rate_ok(chum_disc *d, const chum_net_addr *src, uint64_t now) {
 }
 
 static void sync_mdns(chum_disc *d, uint64_t now) {
-  chum_mdns_peer mp[8];
+  static chum_mdns_peer mp[CHUM_MAX_PEERS];
   for (size_t i = 0; i < d->niface; i++) {
     disc_iface *f = &d->ifaces[i];
     if (!f->mdns) continue;
-    size_t n = chum_mdns_peers(f->mdns, mp, sizeof mp / sizeof mp[0], now);
+    /* only when the browser's cache changed (expiry of the copied paths is the table's job) */
+    uint32_t gen = chum_mdns_generation(f->mdns);
+    if (f->mdns_synced && gen == f->mdns_synced_gen) continue;
+    f->mdns_synced = 1;
+    f->mdns_synced_gen = gen;
+    size_t n = chum_mdns_peers(f->mdns, mp, CHUM_MAX_PEERS, now);
     for (size_t k = 0; k < n; k++) {
       chum_mdns_peer *x = &mp[k];
       if (strcmp(x->inst, d->s.id.inst) == 0) continue;
@@ -505,11 +550,11 @@ int chum_disc_recv(chum_disc *d, int iface, chum_disc_proto proto, const chum_ne
       d->stats.malformed++;
       return CHUM_ERR_PROTO;
     }
-    if (has_cap(d->s.id.caps, "topo") && rate_ok(d, src, now)) queue_nbr(d, iface, src, page, 1);
+    if (has_cap(d->s.id.caps, "topo") && rate_ok(d, src, now)) queue_nbr(d, iface, src, page, 1, now);
     return 0;
   }
   case CHUM_NBR_RESPONSE:
-    handle_nbr_page(d, iface, src, in, len);
+    handle_nbr_page(d, iface, src, in, len, now);
     return 0;
   default:
     return 0; /* §1: other LAMA services are ignored */
@@ -608,10 +653,14 @@ int chum_disc_send(chum_disc *d, chum_disc_tx *tx, uint8_t *out, size_t cap, uin
     d->stats.presence_tx++;
     return len;
   }
-  while (d->nnbrq) {
-    nbr_tx q = d->nbrq[0];
+  for (size_t k = 0; k < d->nnbrq;) {
+    if (d->nbrq[k].at > now) {
+      k++;
+      continue;
+    }
+    nbr_tx q = d->nbrq[k];
     d->nnbrq--;
-    memmove(&d->nbrq[0], &d->nbrq[1], d->nnbrq * sizeof d->nbrq[0]);
+    memmove(&d->nbrq[k], &d->nbrq[k + 1], (d->nnbrq - k) * sizeof d->nbrq[0]);
     int len = q.response ? build_nbr_page(d, q.page, out, cap, now)
                          : chum_nbr_query_encode(q.page, out, cap);
     if (len <= 0) continue;
@@ -642,7 +691,9 @@ void chum_disc_tick(chum_disc *d, uint64_t now) {
     if (d->ifaces[i].mdns) chum_mdns_tick(d->ifaces[i].mdns, now);
   sync_mdns(d, now);
   chum_peer_table_tick(d->peers, now);
-  if (d->fetch.active && now - d->fetch.started > NBR_FETCH_TIMEOUT_MS) d->fetch.active = 0;
+  if (d->fetch.active && now - d->fetch.started > NBR_FETCH_TIMEOUT_MS + 1010ull * d->fetch.pages)
+    d->fetch.active = 0;
+  next_fetch(d, now);
   /* §5: when an origin leaves the peer table, its edges go too */
   for (size_t i = 1; i < chum_topology_node_count(d->topo);) {
     const char *id = chum_topology_node_id(d->topo, i);
@@ -701,11 +752,12 @@ uint64_t chum_disc_deadline(const chum_disc *d) {
       if (m < t) t = m;
     }
   }
-  if (d->nnbrq) return 0;
+  for (size_t k = 0; k < d->nnbrq; k++)
+    if (d->nbrq[k].at < t) t = d->nbrq[k].at;
   uint64_t p = chum_peer_table_deadline(d->peers);
   if (p < t) t = p;
-  if (d->fetch.active && d->fetch.started + NBR_FETCH_TIMEOUT_MS + 1 < t)
-    t = d->fetch.started + NBR_FETCH_TIMEOUT_MS + 1;
+  if (d->fetch.active && d->fetch.started + NBR_FETCH_TIMEOUT_MS + 1010ull * d->fetch.pages + 1 < t)
+    t = d->fetch.started + NBR_FETCH_TIMEOUT_MS + 1010ull * d->fetch.pages + 1;
   for (size_t i = 0; i < d->nlama; i++)
     if (d->lama[i].last_seen_ms + CHUM_LAMA_DEVICE_TIMEOUT_MS + 1 < t)
       t = d->lama[i].last_seen_ms + CHUM_LAMA_DEVICE_TIMEOUT_MS + 1;

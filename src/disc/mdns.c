@@ -59,7 +59,12 @@ struct chum_mdns {
   cache_entry cache[CHUM_MDNS_CACHE_SIZE];
   chum_dns_message msg; /* parse scratch (large: kept out of the stack) */
   chum_mdns_stats stats;
+  uint32_t generation;     /* bumped whenever the cache changes */
+  uint32_t quiet_gen;      /* needs_resolve() was false at this generation ... */
+  uint64_t quiet_until;    /* ... and stays false until then (unless the cache changes) */
 };
+
+uint32_t chum_mdns_generation(const chum_mdns *m) { return m->generation; }
 
 static uint32_t rnd(chum_mdns *m, uint32_t upper) {
   if (upper == 0) return 0;
@@ -477,6 +482,7 @@ static void cache_add(chum_mdns *m, const chum_dns_record *r, uint64_t now) {
     }
     if (!oldest || c->expires < oldest->expires) oldest = c;
   }
+  m->generation++;
   if (r->ttl == 0) { /* goodbye: drop 1 s later (§10.1) */
     if (slot) {
       slot->gone = 1;
@@ -676,11 +682,18 @@ static int build_query(chum_mdns *m, uint8_t *out, size_t cap, uint64_t now, int
 }
 
 static int needs_resolve(chum_mdns *m, uint64_t now) {
+  /* O(cache²): remember a "nothing to do" answer until the cache changes or a timer is due */
+  if (m->quiet_gen == m->generation && now < m->quiet_until) return 0;
+  uint64_t quiet = NEVER;
   for (size_t i = 0; i < CHUM_MDNS_CACHE_SIZE; i++) {
     cache_entry *c = &m->cache[i];
     if (!c->used || c->gone) continue;
     if (c->next_refresh <= now) return 1;
-    if (c->last_query && now - c->last_query < 1000) continue;
+    if (c->next_refresh < quiet) quiet = c->next_refresh;
+    if (c->last_query && now - c->last_query < 1000) {
+      if (c->last_query + 1000 < quiet) quiet = c->last_query + 1000;
+      continue;
+    }
     if (c->rec.type != CHUM_DNS_PTR && c->rec.type != CHUM_DNS_SRV) continue;
     int have = 0, have2 = c->rec.type == CHUM_DNS_SRV;
     for (size_t k = 0; k < CHUM_MDNS_CACHE_SIZE; k++) {
@@ -695,6 +708,8 @@ static int needs_resolve(chum_mdns *m, uint64_t now) {
     }
     if (!have || !have2) return 1;
   }
+  m->quiet_gen = m->generation;
+  m->quiet_until = quiet;
   return 0;
 }
 
@@ -759,7 +774,10 @@ void chum_mdns_tick(chum_mdns *m, uint64_t now) {
   }
   for (size_t i = 0; i < CHUM_MDNS_CACHE_SIZE; i++) {
     cache_entry *c = &m->cache[i];
-    if (c->used && c->expires <= now) memset(c, 0, sizeof *c);
+    if (c->used && c->expires <= now) {
+      memset(c, 0, sizeof *c);
+      m->generation++;
+    }
   }
 }
 
