@@ -39,11 +39,8 @@ fail() {
 
 ip netns add "$nsA" || { echo "skip: cannot create a network namespace"; exit 77; }
 ip netns add "$nsB"
-ip link add "${tag}a" type veth peer name "${tag}b" || { echo "skip: no veth"; exit 77; }
-ip link set "${tag}a" netns "$nsA"
-ip link set "${tag}b" netns "$nsB"
-ip -n "$nsA" link set "${tag}a" name eth0
-ip -n "$nsB" link set "${tag}b" name eth0
+# created inside the namespaces: nothing appears in the root namespace
+ip -n "$nsA" link add eth0 type veth peer name eth0 netns "$nsB" || { echo "skip: no veth"; exit 77; }
 ip -n "$nsA" addr add 10.78.0.1/24 dev eth0
 ip -n "$nsB" addr add 10.78.0.2/24 dev eth0
 for ns in "$nsA" "$nsB"; do ip -n "$ns" link set eth0 up; ip -n "$ns" link set lo up; done

@@ -34,10 +34,10 @@ ip -n "$br" link set br0 up
 for i in 1 2 3; do
   ns=${tag}n$i
   ip netns add "$ns"
-  ip link add "${tag}a$i" type veth peer name "${tag}b$i" || { echo "skip: no veth support"; exit 77; }
-  ip link set "${tag}a$i" netns "$ns"
-  ip link set "${tag}b$i" netns "$br"
-  ip -n "$ns" link set "${tag}a$i" name eth0
+  # created inside the namespaces: no interface ever appears in the root namespace (where it
+  # could disturb other tests, e.g. one picking "the first interface with a MAC")
+  ip -n "$ns" link add eth0 type veth peer name "${tag}b$i" netns "$br" ||
+    { echo "skip: no veth support"; exit 77; }
   ip -n "$ns" addr add "10.77.0.$i/24" dev eth0
   ip -n "$ns" link set eth0 up
   ip -n "$ns" link set lo up

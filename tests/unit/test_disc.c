@@ -445,7 +445,7 @@ TEST(dns_pointer_rules) {
 
 /* ---- mDNS on an in-memory link -------------------------------------------------------------- */
 
-#define MAXN 4
+#define MAXN 10
 typedef struct link {
   chum_mdns *m[MAXN];
   chum_net_addr addr[MAXN];
@@ -1068,6 +1068,35 @@ TEST(engine_three_nodes_discover_expire_restart) {
     if (l.up[i]) chum_disc_free(l.d[i]);
 }
 
+TEST(engine_ten_nodes_multi_page_topology) {
+  /* 9 neighbours = 2 pages per set: pages are paced 1 s apart (the responder answers one
+   * request per source per second) and pending fetches run back to back */
+  static lan l;
+  memset(&l, 0, sizeof l);
+  l.n = 10;
+  for (size_t i = 0; i < l.n; i++) {
+    make_identity(60 + (int)i, &l.id[i]);
+    char a[32];
+    snprintf(a, sizeof a, "10.9.1.%u", (unsigned)(i + 1));
+    chum_net_addr_parse(a, 0, &l.addr[i]);
+    l.now = 37 * i; /* started 0–333 ms apart */
+    lan_start(&l, i);
+  }
+  lan_run(&l, 1000);
+  for (size_t b = 1; b < l.n; b++) CHECK(sees(&l, 0, b, CHUM_PATH_UDP));
+  lan_run(&l, 40000);
+  chum_topology *t = chum_disc_topology(l.d[0]);
+  CHECK_EQ(chum_topology_node_count(t), 10);
+  CHECK_EQ(chum_topology_edge_count(t), 90); /* every node's full set of 9 */
+  for (size_t b = 1; b < l.n; b++) CHECK(chum_topology_is_origin(t, l.id[b].inst));
+  CHECK(chum_topology_linked(t, l.id[3].inst, l.id[7].inst));
+  /* settled: no more neighbour queries */
+  uint32_t before = chum_disc_get_stats(l.d[0])->nbr_tx;
+  lan_run(&l, 60000);
+  CHECK_EQ(chum_disc_get_stats(l.d[0])->nbr_tx - before, 0);
+  for (size_t i = 0; i < l.n; i++) chum_disc_free(l.d[i]);
+}
+
 TEST(engine_counts_bad_input) {
   lan l;
   memset(&l, 0, sizeof l);
@@ -1158,6 +1187,7 @@ int main(void) {
   RUN(peer_table_capacity);
   RUN(topology_merge_and_render);
   RUN(engine_three_nodes_discover_expire_restart);
+  RUN(engine_ten_nodes_multi_page_topology);
   RUN(engine_counts_bad_input);
   RUN(net_addr_text);
   return chum_check_finish();
