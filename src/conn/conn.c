@@ -302,6 +302,21 @@ static int hex32(const char *hex, uint8_t out[32]) {
   return chum_hex_decode(hex, 64, out, 32);
 }
 
+/* §3 steps 4/5: the peer's 72-byte ephemeral-key blob, opened with the static shared key.
+ * Fails (and closes) on anything else. */
+static int recv_ephemeral(chum_conn *c, bool is_text, const uint8_t *data, size_t len,
+                          uint8_t peer_eph[EPH_BLOB]) {
+  int n = (!is_text && len == EPH_BLOB)
+              ? chum_conn_unembed(peer_eph, EPH_BLOB, c->static_shared, data, len)
+              : CHUM_ERR_PROTO;
+  if (n != 32) {
+    fail(c, n == CHUM_ERR_CRYPTO ? CHUM_ERR_CRYPTO : CHUM_ERR_PROTO,
+         "Error: Decryption of the ephemeral key failed");
+    return n < 0 ? n : CHUM_ERR_PROTO;
+  }
+  return 0;
+}
+
 /* ---- identity sequence (spec/connection.md §8) ------------------------------------------- */
 
 static int send_person(chum_conn *c, uint64_t now) {
@@ -823,14 +838,7 @@ static void handshake_message(chum_conn *c, bool is_text, const uint8_t *data, s
   }
   case ST_A_WAIT_EPH: {
     uint8_t peer_eph[EPH_BLOB];
-    int n = (!is_text && len == EPH_BLOB)
-                ? chum_conn_unembed(peer_eph, sizeof peer_eph, c->static_shared, data, len)
-                : CHUM_ERR_PROTO;
-    if (n != 32) {
-      fail(c, n == CHUM_ERR_CRYPTO ? CHUM_ERR_CRYPTO : CHUM_ERR_PROTO,
-           "Error: Decryption of the ephemeral key failed");
-      break;
-    }
+    if (recv_ephemeral(c, is_text, data, len, peer_eph) < 0) break;
     if (send_ephemeral(c) < 0) { /* §3 step 5, then install encryption at once */
       fail(c, CHUM_ERR_CRYPTO, "Error: Could not send our ephemeral key");
       break;
@@ -852,14 +860,7 @@ static void handshake_message(chum_conn *c, bool is_text, const uint8_t *data, s
     break;
   case ST_I_WAIT_EPH: {
     uint8_t peer_eph[EPH_BLOB];
-    int n = (!is_text && len == EPH_BLOB)
-                ? chum_conn_unembed(peer_eph, sizeof peer_eph, c->static_shared, data, len)
-                : CHUM_ERR_PROTO;
-    if (n != 32) {
-      fail(c, n == CHUM_ERR_CRYPTO ? CHUM_ERR_CRYPTO : CHUM_ERR_PROTO,
-           "Error: Decryption of the ephemeral key failed");
-      break;
-    }
+    if (recv_ephemeral(c, is_text, data, len, peer_eph) < 0) break;
     install(c, peer_eph, now);
     break;
   }
