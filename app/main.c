@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "chum/log.h"
+#include "chum/json_escape.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -48,17 +49,15 @@ void cli_error(const char *hint, const char *fmt, ...) {
 
 void cli_json_string(const char *s) {
   putchar('"');
-  for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-    switch (*p) {
-    case '"': fputs("\\\"", stdout); break;
-    case '\\': fputs("\\\\", stdout); break;
-    case '\n': fputs("\\n", stdout); break;
-    case '\r': fputs("\\r", stdout); break;
-    case '\t': fputs("\\t", stdout); break;
-    default:
-      if (*p < 0x20) printf("\\u%04x", *p);
-      else putchar(*p);
-    }
+  size_t n = s ? strlen(s) : 0;
+  for (size_t i = 0; i < n;) {
+    char rep[7];
+    size_t adv, rl = chum_json_escape_at(s, i, n, rep, &adv);
+    if (rl)
+      fputs(rep, stdout);
+    else
+      putchar(s[i]);
+    i += adv;
   }
   putchar('"');
 }

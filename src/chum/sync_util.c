@@ -5,6 +5,7 @@
 
 #include "chum/crypto.h"
 #include "chum/err.h"
+#include "chum/json_escape.h"
 #include "chum/object.h"
 #include "sync_internal.h"
 
@@ -167,33 +168,17 @@ void sync_buf_addhex(sync_buf *b, const uint8_t hash[32]) {
 }
 
 void sync_buf_addjson(sync_buf *b, const char *s, size_t len) {
-  static const char hexd[] = "0123456789abcdef";
   sync_buf_add(b, "\"", 1);
   size_t run = 0; /* start of the pending run of bytes that need no escape */
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
-    const char *esc = NULL;
-    char u[7];
-    switch (c) {
-    case '"': esc = "\\\""; break;
-    case '\\': esc = "\\\\"; break;
-    case '\b': esc = "\\b"; break;
-    case '\t': esc = "\\t"; break;
-    case '\n': esc = "\\n"; break;
-    case '\f': esc = "\\f"; break;
-    case '\r': esc = "\\r"; break;
-    default:
-      if (c < 0x20) {
-        u[0] = '\\', u[1] = 'u', u[2] = '0', u[3] = '0', u[4] = hexd[c >> 4], u[5] = hexd[c & 15];
-        u[6] = 0;
-        esc = u;
-      }
-    }
-    if (esc) {
+  for (size_t i = 0; i < len;) {
+    char rep[7];
+    size_t adv, rl = chum_json_escape_at(s, i, len, rep, &adv);
+    if (rl) {
       sync_buf_add(b, s + run, i - run);
-      sync_buf_adds(b, esc);
-      run = i + 1;
+      sync_buf_add(b, rep, rl);
+      run = i + adv;
     }
+    i += adv;
   }
   sync_buf_add(b, s + run, len - run);
   sync_buf_add(b, "\"", 1);

@@ -5,6 +5,7 @@
 
 #include "chum/crypto.h"
 #include "chum/err.h"
+#include "chum/json_escape.h"
 #include "chum/log.h"
 #include "chum/node.h"
 #include "chum/ws.h"
@@ -244,40 +245,9 @@ static int send_text(chum_conn *c, const char *text, uint64_t now) {
 
 /* ---- JSON --------------------------------------------------------------------------------- */
 
-/* JSON.stringify of a string (without quotes) into |out|; returns the length or -1. */
+/* JSON.stringify of a string (without quotes) into |out|; returns the length or < 0. */
 static int json_escape(const char *s, char *out, size_t cap) {
-  size_t o = 0;
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    char tmp[8];
-    const char *rep = NULL;
-    size_t rl = 0;
-    switch (*p) {
-    case '"': rep = "\\\""; break;
-    case '\\': rep = "\\\\"; break;
-    case '\b': rep = "\\b"; break;
-    case '\f': rep = "\\f"; break;
-    case '\n': rep = "\\n"; break;
-    case '\r': rep = "\\r"; break;
-    case '\t': rep = "\\t"; break;
-    default:
-      if (*p < 0x20) {
-        snprintf(tmp, sizeof tmp, "\\u%04x", *p);
-        rep = tmp;
-      }
-    }
-    if (rep) {
-      rl = strlen(rep);
-      if (o + rl >= cap) return -1;
-      memcpy(out + o, rep, rl);
-      o += rl;
-    } else {
-      if (o + 1 >= cap) return -1;
-      out[o++] = (char)*p;
-    }
-  }
-  if (o >= cap) return -1;
-  out[o] = '\0';
-  return (int)o;
+  return chum_json_escape(s, strlen(s), out, cap);
 }
 
 static cJSON *parse_command(const uint8_t *data, size_t len, const char **command) {

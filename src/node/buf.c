@@ -2,6 +2,7 @@
 #include "node_internal.h"
 
 #include "chum/err.h"
+#include "chum/json_escape.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,19 +46,15 @@ void node_buf_printf(node_buf *b, const char *fmt, ...) {
 
 void node_buf_json_string(node_buf *b, const char *s) {
   node_buf_put(b, "\"", 1);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    switch (*p) {
-    case '"': node_buf_put(b, "\\\"", 2); break;
-    case '\\': node_buf_put(b, "\\\\", 2); break;
-    case '\b': node_buf_put(b, "\\b", 2); break;
-    case '\f': node_buf_put(b, "\\f", 2); break;
-    case '\n': node_buf_put(b, "\\n", 2); break;
-    case '\r': node_buf_put(b, "\\r", 2); break;
-    case '\t': node_buf_put(b, "\\t", 2); break;
-    default:
-      if (*p < 0x20) node_buf_printf(b, "\\u%04x", *p);
-      else node_buf_put(b, (const char *)p, 1);
-    }
+  size_t n = strlen(s);
+  for (size_t i = 0; i < n;) {
+    char rep[7];
+    size_t adv, rl = chum_json_escape_at(s, i, n, rep, &adv);
+    if (rl)
+      node_buf_put(b, rep, rl);
+    else
+      node_buf_put(b, s + i, 1);
+    i += adv;
   }
   node_buf_put(b, "\"", 1);
 }

@@ -1,6 +1,8 @@
 /* chum object module: arena, JSON DOM parser and writer, UTF-8 helpers, UTF-16 ordering. */
 #include "object_internal.h"
 
+#include "chum/json_escape.h"
+
 #include "chum/err.h"
 #include "chum/log.h"
 
@@ -592,51 +594,12 @@ int dbuf_putc(dbuf *b, char c) { return dbuf_put(b, &c, 1); }
 int dbuf_puts(dbuf *b, const char *s) { return dbuf_put(b, s, strlen(s)); }
 
 int dbuf_json_string(dbuf *b, const char *s, size_t n) {
-  static const char hexd[] = "0123456789abcdef";
   dbuf_putc(b, '"');
-  size_t i = 0, run = 0;
+  size_t i = 0, run = 0; /* run: bytes before i that need no escape, not yet written */
   while (i < n) {
-    unsigned char c = (unsigned char)s[i];
-    const char *rep = NULL;
-    char ubuf[7];
-    size_t adv = 1;
-    if (c == '"')
-      rep = "\\\"";
-    else if (c == '\\')
-      rep = "\\\\";
-    else if (c == '\b')
-      rep = "\\b";
-    else if (c == '\f')
-      rep = "\\f";
-    else if (c == '\n')
-      rep = "\\n";
-    else if (c == '\r')
-      rep = "\\r";
-    else if (c == '\t')
-      rep = "\\t";
-    else if (c < 0x20) {
-      ubuf[0] = '\\';
-      ubuf[1] = 'u';
-      ubuf[2] = '0';
-      ubuf[3] = '0';
-      ubuf[4] = hexd[c >> 4];
-      ubuf[5] = hexd[c & 15];
-      ubuf[6] = 0;
-      rep = ubuf;
-    } else if (c == 0xED && i + 2 < n && ((unsigned char)s[i + 1] & 0xE0) == 0xA0) {
-      /* WTF-8 lone surrogate: JSON.stringify writes \udxxx (well-formed JSON.stringify) */
-      uint32_t u = 0xD000u | (((unsigned)s[i + 1] & 0x3Fu) << 6) | ((unsigned)s[i + 2] & 0x3Fu);
-      ubuf[0] = '\\';
-      ubuf[1] = 'u';
-      ubuf[2] = hexd[(u >> 12) & 15];
-      ubuf[3] = hexd[(u >> 8) & 15];
-      ubuf[4] = hexd[(u >> 4) & 15];
-      ubuf[5] = hexd[u & 15];
-      ubuf[6] = 0;
-      rep = ubuf;
-      adv = 3;
-    }
-    if (rep) {
+    char rep[7];
+    size_t adv;
+    if (chum_json_escape_at(s, i, n, rep, &adv)) {
       if (run) dbuf_put(b, s + i - run, run);
       run = 0;
       dbuf_puts(b, rep);
