@@ -107,21 +107,35 @@ static int check_file(const char *name, void *user) {
   return bad_add(&c->bad, name);
 }
 
-static int check_head(const char *name, void *user) {
-  fsck_ctx *c = user;
+/* Read the small record file |name| of the directory being checked. A name that is not a
+ * hash is reported as stray (|named_by| says what it should be named by): returns 1, and the
+ * caller returns bad_add()'s result. Else returns 0 or the read error (NOBUF: too long for a
+ * record, reported as damage by the caller). */
+static int read_record(fsck_ctx *c, const char *name, const char *named_by, char *rec,
+                       size_t cap, size_t *len) {
   if (!store_is_hash(name)) {
-    report(c, "stray", name, "not named by an ID hash");
-    return bad_add(&c->bad, name);
+    char detail[64];
+    snprintf(detail, sizeof detail, "not named by %s", named_by);
+    report(c, "stray", name, detail);
+    return 1;
   }
   c->rep->checked++;
-  char p[CHUM_STORE_PATH_MAX + 80], rec[STORE_HEAD_RECORD_MAX];
+  char p[CHUM_STORE_PATH_MAX + 80];
   snprintf(p, sizeof p, "%s/%s", c->dir, name);
-  size_t len = 0;
+  *len = 0;
+  int rc = chum_port_read_file(p, rec, cap, len);
+  c->rep->bytes += *len;
+  return rc;
+}
+
+static int check_head(const char *name, void *user) {
+  fsck_ctx *c = user;
+  char rec[STORE_HEAD_RECORD_MAX];
+  size_t len;
   chum_store_head h;
-  int rc = chum_port_read_file(p, rec, sizeof rec, &len);
-  c->rep->bytes += len;
+  int rc = read_record(c, name, "an ID hash", rec, sizeof rec, &len);
+  if (rc == 1) return bad_add(&c->bad, name);
   if (rc == 0) rc = store_head_parse(rec, len, &h);
-  else if (rc == CHUM_ERR_NOBUF) rc = CHUM_ERR_INTEGRITY;
   if (rc) {
     report(c, "corrupt", name, "head record damaged (format or checksum)");
     return bad_add(&c->bad, name);
@@ -144,17 +158,11 @@ static int check_head(const char *name, void *user) {
 
 static int check_ref(const char *name, void *user) {
   fsck_ctx *c = user;
-  if (!store_is_hash(name)) {
-    report(c, "stray", name, "not named by a hash");
-    return bad_add(&c->bad, name);
-  }
-  c->rep->checked++;
-  char p[CHUM_STORE_PATH_MAX + 80], rec[STORE_REF_RECORD_MAX];
-  snprintf(p, sizeof p, "%s/%s", c->dir, name);
-  size_t len = 0;
+  char rec[STORE_REF_RECORD_MAX];
+  size_t len;
   store_ref r;
-  int rc = chum_port_read_file(p, rec, sizeof rec, &len);
-  c->rep->bytes += len;
+  int rc = read_record(c, name, "a hash", rec, sizeof rec, &len);
+  if (rc == 1) return bad_add(&c->bad, name);
   if (rc == 0) rc = store_ref_parse(rec, len, &r);
   if (rc) {
     report(c, "corrupt", name, "reverse-map entry damaged (format or checksum)");

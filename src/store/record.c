@@ -30,6 +30,17 @@ static void sum_hex(const char *data, size_t len, char out[17]) {
   chum_hex_encode(d, 8, out, 17);
 }
 
+/* Finish a record: |body| (|n| bytes as snprintf returned into a |body_cap| buffer) followed
+ * by its "sum" line, into |out|. Returns the record's length. */
+static int seal(const char *body, int n, size_t body_cap, char *out, size_t cap) {
+  if (n < 0 || (size_t)n >= body_cap) return CHUM_ERR_INTERNAL;
+  char sum[17];
+  sum_hex(body, (size_t)n, sum);
+  int m = snprintf(out, cap, "%ssum %s\n", body, sum);
+  if (m < 0 || (size_t)m >= cap) return CHUM_ERR_NOBUF;
+  return m;
+}
+
 /* A cursor over the record being parsed. */
 typedef struct cur {
   const char *p;
@@ -98,12 +109,7 @@ int store_head_format(const chum_store_head *h, char *out, size_t cap) {
   int n = snprintf(body, sizeof body, "chum-head 1\nnode %s\ndata %s\ndepth %" PRIu64
                    "\ntime %" PRIu64 "\n",
                    h->node, h->data, h->depth, h->creation_time);
-  if (n < 0 || (size_t)n >= sizeof body) return CHUM_ERR_INTERNAL;
-  char sum[17];
-  sum_hex(body, (size_t)n, sum);
-  int m = snprintf(out, cap, "%ssum %s\n", body, sum);
-  if (m < 0 || (size_t)m >= cap) return CHUM_ERR_NOBUF;
-  return m;
+  return seal(body, n, sizeof body, out, cap);
 }
 
 int store_head_parse(const void *data, size_t len, chum_store_head *out) {
@@ -126,12 +132,7 @@ int store_ref_format(const store_ref *r, char *out, size_t cap) {
   char body[STORE_REF_RECORD_MAX];
   int n = snprintf(body, sizeof body, "chum-ref 1\ntype %s\nid %s\n", r->type,
                    r->id[0] ? r->id : "-");
-  if (n < 0 || (size_t)n >= sizeof body) return CHUM_ERR_INTERNAL;
-  char sum[17];
-  sum_hex(body, (size_t)n, sum);
-  int m = snprintf(out, cap, "%ssum %s\n", body, sum);
-  if (m < 0 || (size_t)m >= cap) return CHUM_ERR_NOBUF;
-  return m;
+  return seal(body, n, sizeof body, out, cap);
 }
 
 int store_ref_parse(const void *data, size_t len, store_ref *out) {
