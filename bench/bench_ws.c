@@ -271,13 +271,17 @@ int main(int argc, char **argv) {
   char cmd[1024];
   const char *file = __FILE__;
   const char *slash = strrchr(file, '/');
+  int dirlen = slash ? (int)(slash - file) : 1;
+  const char *dir = slash ? file : ".";
+  /* npm ws, installed from tests/interop-node/package-lock.json by `make deps` (npm ci) */
   snprintf(cmd, sizeof cmd,
-           "NODE_PATH=/usr/share/nodejs timeout 60 node %.*s/ws_echo_node.js 2>/dev/null",
-           slash ? (int)(slash - file) : 1, slash ? file : ".");
+           "NODE_PATH=%.*s/../tests/interop-node/node_modules timeout 60 node %.*s/ws_echo_node.js "
+           "2>/dev/null",
+           dirlen, dir, dirlen, dir);
   FILE *p = popen(cmd, "r");
   unsigned nport = 0;
   if (!p || fscanf(p, "%u", &nport) != 1 || nport == 0) {
-    printf("  node ws: not available (Debian node-ws): no comparison\n");
+    printf("  node ws: not available (make deps: npm ci in tests/interop-node): no comparison\n");
     if (p) pclose(p);
     return 0;
   }

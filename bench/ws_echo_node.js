@@ -1,8 +1,7 @@
-// Node `ws` echo server on 127.0.0.1 for bench/bench_ws.c (Debian node-ws). Prints its port,
+// Node `ws` echo server on 127.0.0.1 for bench/bench_ws.c (npm ws, locked in tests/interop-node). Prints its port,
 // echoes every message, exits on the message "__quit__" or after 120 s.
 const path = require('path');
-let WS;
-try { WS = require('ws'); } catch (e) { WS = require('/usr/share/nodejs/ws'); }
+const WS = require('ws'); // NODE_PATH=tests/interop-node/node_modules (npm ci)
 const wss = new WS.WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 1 << 20, perMessageDeflate: false });
 wss.on('listening', () => { console.log(wss.address().port); });
 wss.on('connection', (ws) => {

@@ -12,7 +12,35 @@ for p in "${pkgs[@]}"; do
     missing+=("$p")
   fi
 done
-if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+# npm packages of the interop tests and the bench (tests/interop-node: package.json plus
+# package-lock.json, installed with `npm ci`, so every machine gets the locked versions).
+# npm comes with nodesource's nodejs; on plain Debian it is the separate package "npm".
+node_dir="$here/tests/interop-node"
+node_stale() {
+  [ ! -f "$node_dir/node_modules/.package-lock.json" ] ||
+    [ "$node_dir/package-lock.json" -nt "$node_dir/node_modules/.package-lock.json" ]
+}
+if ! command -v npm > /dev/null 2>&1; then
+  missing+=(npm)
+fi
+npm_ci() {
+  node_stale || return 0
+  echo "deps: npm ci in tests/interop-node"
+  for attempt in 1 2 3; do
+    if (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error); then return 0; fi
+    echo "deps: npm ci failed (attempt $attempt), retrying" >&2; sleep 5
+  done
+  echo "deps: npm ci failed: the Node ws interop tests will skip" >&2
+  return 1
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  if [ "${1:-}" = "--check" ]; then
+    if node_stale; then echo "npm packages of tests/interop-node not installed"; exit 1; fi
+    exit 0
+  fi
+  npm_ci; exit $?
+fi
 if [ "${1:-}" = "--check" ]; then
   echo "missing packages: ${missing[*]}"; exit 1
 fi
@@ -31,7 +59,7 @@ for attempt in 1 2 3; do
   echo "deps: apt-get update failed (attempt $attempt), retrying" >&2; sleep 5
 done
 for attempt in 1 2 3; do
-  if $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; then exit 0; fi
+  if $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; then npm_ci; exit $?; fi
   echo "deps: apt-get install failed (attempt $attempt), retrying" >&2
   sleep 5; $sudo apt-get update -qq || true
 done

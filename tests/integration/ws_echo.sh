@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # chum ws serve / chum ws connect over a real socket on 127.0.0.1, then interop with an
-# independent implementation (Python websockets, Debian python3-websockets) both ways, and
+# independent implementations (Python websockets and wsproto, Node ws from npm) both ways, and
 # the Autobahn-style negative cases over raw sockets. Everything stays on 127.0.0.1; every
 # process is bounded by `timeout` and killed by the trap.
 set -u
@@ -115,18 +115,33 @@ if $PEER has-wsproto 2>/dev/null; then
   if timeout -k 10 60 $PEER wsproto-client "$PORT" > "$T/wsp.out" 2>&1; then ok "$(tail -1 "$T/wsp.out" | sed 's/^ok - //')"
   else bad "wsproto client: $(cat "$T/wsp.out")"; fi
   kill "$SPID"; wait "$SPID" 2>/dev/null
+  rm -f "$T/wport"
+  timeout -k 10 60 $PEER wsproto-server "$T/wport" 4 > "$T/wps.out" 2>&1 &
+  WPS=$!; PIDS+=("$WPS")
+  for _ in $(seq 1 100); do [ -s "$T/wport" ] && break; sleep 0.05; done
+  { echo "eins"; echo "zwei ✓"; head -c 5000 /dev/zero | tr '\0' 'z'; echo; echo "vier"; } > "$T/wpin.txt"
+  timeout -k 10 30 "$CHUM" ws connect "ws://127.0.0.1:$(cat "$T/wport")/" < "$T/wpin.txt" > "$T/wpc.out" 2> "$T/wpc.err"
+  wait "$WPS"; wrc=$?
+  if [ $wrc -eq 0 ] && cmp -s "$T/wpin.txt" "$T/wpc.out"; then ok "$(tail -1 "$T/wps.out" | sed 's/^ok - //')"
+  else bad "chum client -> wsproto server: rc $wrc $(cat "$T/wps.out") $(cat "$T/wpc.err")"; fi
 else
   echo "skip - python3-wsproto is not installed"
 fi
 
+# Node: the npm `ws` package pinned by tests/interop-node/package-lock.json (scripts/deps.sh
+# runs `npm ci` there; `make deps` does it)
 NODE_PEER="$HERE/ws_peer_node.js"
-if command -v node > /dev/null && NODE_PATH=/usr/share/nodejs node -e "require('ws')" 2>/dev/null; then
+NODE_MODULES=$(cd "$HERE/../interop-node" && pwd)/node_modules
+if command -v node > /dev/null && [ -f "$NODE_MODULES/ws/package.json" ]; then
+  NODE_WS_VERSION=$(NODE_PATH="$NODE_MODULES" node -p "require('ws/package.json').version")
+  LOCKED=$(node -p "require('$HERE/../interop-node/package-lock.json').packages['node_modules/ws'].version")
+  [ "$NODE_WS_VERSION" = "$LOCKED" ] && ok "node ws $NODE_WS_VERSION is the locked version" || bad "node ws $NODE_WS_VERSION, lock says $LOCKED"
   start_server --echo
-  if NODE_PATH=/usr/share/nodejs timeout -k 10 60 node "$NODE_PEER" client "ws://127.0.0.1:$PORT/node" > "$T/nc.out" 2>&1; then ok "$(tail -1 "$T/nc.out" | sed 's/^ok - //')"
+  if NODE_PATH="$NODE_MODULES" timeout -k 10 60 node "$NODE_PEER" client "ws://127.0.0.1:$PORT/node" > "$T/nc.out" 2>&1; then ok "$(tail -1 "$T/nc.out" | sed 's/^ok - //')"
   else bad "node client: $(cat "$T/nc.out")"; fi
   kill "$SPID"; wait "$SPID" 2>/dev/null
   rm -f "$T/nport"
-  NODE_PATH=/usr/share/nodejs timeout -k 10 60 node "$NODE_PEER" server "$T/nport" 3 > "$T/ns.out" 2>&1 &
+  NODE_PATH="$NODE_MODULES" timeout -k 10 60 node "$NODE_PEER" server "$T/nport" 3 > "$T/ns.out" 2>&1 &
   NS=$!; PIDS+=("$NS")
   for _ in $(seq 1 100); do [ -s "$T/nport" ] && break; sleep 0.05; done
   printf 'uno\ndos\ntres\n' | timeout -k 10 30 "$CHUM" ws connect "ws://127.0.0.1:$(cat "$T/nport")/" > "$T/nsc.out" 2> "$T/nsc.err"
@@ -134,7 +149,7 @@ if command -v node > /dev/null && NODE_PATH=/usr/share/nodejs node -e "require('
   if [ $nrc -eq 0 ] && [ "$(cat "$T/nsc.out")" = "$(printf 'uno\ndos\ntres')" ]; then ok "$(tail -1 "$T/ns.out" | sed 's/^ok - //')"
   else bad "chum client -> node server: rc $nrc $(cat "$T/ns.out") $(cat "$T/nsc.err")"; fi
 else
-  echo "skip - node with the ws module is not installed (Debian: node-ws)"
+  echo "skip - node or the npm ws package is missing (make deps runs npm ci in tests/interop-node)"
 fi
 
 # wss://: a TLS echo server (Python websockets + ssl) with a self-signed certificate

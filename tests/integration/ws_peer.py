@@ -303,6 +303,66 @@ def wsproto_client(port):
     print("ok - python wsproto client <-> chum ws serve --echo (fragments, binary, ping, close)")
 
 
+def wsproto_server(port_file, count):
+    """wsproto as the server: accepts one chum client, pings it, echoes every message (each
+    piece as it arrives, so long messages go back fragmented), and exits 0 after `count`
+    messages and a close 1000."""
+    from wsproto import WSConnection, ConnectionType
+    from wsproto.events import (Request, AcceptConnection, TextMessage, BytesMessage,
+                                CloseConnection, Ping, Pong)
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    ls.settimeout(TIMEOUT * 4)
+    with open(port_file, "w") as f:
+        f.write(str(ls.getsockname()[1]))
+    s, _ = ls.accept()
+    s.settimeout(TIMEOUT)
+    c = WSConnection(ConnectionType.SERVER)
+    msgs = 0
+    pinged = False
+    ponged = False
+    while True:
+        data = s.recv(65536)
+        if not data:
+            fail("wsproto server: chum closed the TCP connection without a close frame")
+        c.receive_data(data)
+        for e in c.events():
+            if isinstance(e, Request):
+                if e.target != "/":
+                    fail("wsproto server: target %r" % e.target)
+                s.sendall(c.send(AcceptConnection()))
+            elif isinstance(e, TextMessage):
+                s.sendall(c.send(TextMessage(data=e.data, message_finished=e.message_finished)))
+                if e.message_finished:
+                    msgs += 1
+                    if not pinged:
+                        s.sendall(c.send(Ping(payload=b"srv")))
+                        pinged = True
+            elif isinstance(e, BytesMessage):
+                s.sendall(c.send(BytesMessage(data=e.data, message_finished=e.message_finished)))
+                if e.message_finished:
+                    msgs += 1
+            elif isinstance(e, Pong):
+                if e.payload != b"srv":
+                    fail("wsproto server: pong payload %r" % e.payload)
+                ponged = True
+            elif isinstance(e, Ping):
+                s.sendall(c.send(e.response()))
+            elif isinstance(e, CloseConnection):
+                if e.code != 1000:
+                    fail("wsproto server: chum closed with %d" % e.code)
+                s.sendall(c.send(e.response()))
+                s.close()
+                if msgs != count:
+                    fail("wsproto server got %d messages, want %d" % (msgs, count))
+                if not ponged:
+                    fail("wsproto server: chum did not answer the ping")
+                print("ok - chum ws connect <-> python wsproto server (%d messages, ping answered,"
+                      " close 1000)" % msgs)
+                return
+
+
 async def wss_server(port_file, cert, key):
     """A TLS echo server (Python websockets + ssl) on localhost, for chum's wss:// client."""
     import ssl
@@ -337,6 +397,8 @@ def main():
             pass
     elif cmd == "wsproto-client":
         wsproto_client(int(sys.argv[2]))
+    elif cmd == "wsproto-server":
+        wsproto_server(sys.argv[2], int(sys.argv[3]))
     elif cmd == "has-wsproto":
         try:
             import wsproto  # noqa: F401

@@ -1,9 +1,8 @@
-// Node `ws` (Debian node-ws) as an independent peer for tests/integration/ws_echo.sh.
+// Node `ws` (npm ws, locked in tests/interop-node) as an independent peer for tests/integration/ws_echo.sh.
 //   node ws_peer_node.js client URL        echo round trips against a chum echo server
 //   node ws_peer_node.js server PORTFILE N echo server; exits 0 after N messages and a 1000 close
 // 127.0.0.1 only; every wait has a timeout.
-let WS;
-try { WS = require('ws'); } catch (e) { WS = require('/usr/share/nodejs/ws'); }
+const WS = require('ws'); // NODE_PATH=tests/interop-node/node_modules (npm ci)
 const fs = require('fs');
 const fail = (m) => { console.log('FAIL: ' + m); process.exit(1); };
 setTimeout(() => fail('timeout'), 20000).unref();
