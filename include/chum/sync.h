@@ -204,6 +204,7 @@ typedef struct chum_importer_settings {
   uint32_t request_timeout_ms;  /* 0: CHUM_RPC_TIMEOUT_MS */
   chum_importer_progress_cb progress;
   void *user;
+  uint64_t max_file_size;       /* largest BLOB/CLOB accepted, bytes; 0: CHUM_MAX_BLOB_SIZE */
 } chum_importer_settings;
 
 /** Create an importer for one connection. */
@@ -227,7 +228,15 @@ int chum_importer_on_data(chum_importer *imp, chum_sync_arg_type type, const cha
 /** The answer was an error response with |code| (may be NULL) and |message|. */
 int chum_importer_on_error(chum_importer *imp, const char *code, const char *message,
                            uint64_t now_ms);
-/** One stream chunk (binary payload without the 8-byte prefix, or decoded text bytes). */
+/** One stream chunk (binary payload without the 8-byte prefix, or decoded text bytes). Each
+ *  chunk restarts the request timeout (a slow stream is not a silent peer). Returns 0, or a
+ *  negative chum_err when the file cannot be taken: CHUM_ERR_TOOBIG (it grew beyond
+ *  max_file_size: it is also marked unavailable from this peer) or the store's error (the
+ *  file could not be written). Then the partial file is already discarded, the root failed
+ *  and the request is over for the importer: the caller stops the stream (src/rpc sends
+ *  write-stream-error when the result callback returns the error) and feeds nothing more of
+ *  it; chum_importer_next_request goes on with the next root. A stream answering a request
+ *  that wants data (an object, a list) is CHUM_ERR_PROTO, handled the same way. */
 int chum_importer_on_chunk(chum_importer *imp, const uint8_t *data, size_t len, uint64_t now_ms);
 /** stream-end (|ok| = 1) or stream-error (|ok| = 0) for the outstanding request. */
 int chum_importer_on_stream_end(chum_importer *imp, int ok, uint64_t now_ms);
@@ -285,6 +294,7 @@ typedef struct chum_sync_session_settings {
   unsigned conn_id;            /* for the close reason "Chum ended [<conn_id>] …" */
   chum_importer_progress_cb progress;
   void *user;
+  uint64_t max_file_size;      /* importer: largest BLOB/CLOB accepted; 0: CHUM_MAX_BLOB_SIZE */
 } chum_sync_session_settings;
 
 /** Create the chum half of a connection on |rpc| (borrowed; it must outlive the session): an
@@ -318,6 +328,23 @@ int chum_sync_session_done(const chum_sync_session *s);
 /** The close reason one.core uses: "Chum ended [<id>] normally. Error count <n>" or
  *  "Chum ended [<id>] with error: <err>", into |buf| (NUL-terminated). Returns |buf|. */
 const char *chum_sync_session_close_reason(const chum_sync_session *s, char *buf, size_t cap);
+/** The session's Chum log object as JSON (chum_sync_log_json with this session's exporter,
+ *  importer and RPC statistics: |info|'s requests_* fields are filled from the rpc, the other
+ *  fields are the caller's). Returns as chum_sync_log_json. */
+int chum_sync_session_log_json(const chum_sync_session *s, const chum_sync_log_info *info,
+                               char **json);
+
+struct chum_store;   /* include/chum/store.h */
+struct chum_recipes; /* include/chum/object.h */
+/** Write the session's Chum log object (spec/chum.md §9) into |st| as a new local version
+ *  (chum_store_put_version at |now_ms|), encoded with |r| (the core recipes suffice): the one
+ *  call a driver makes when a session ends. |hash| (may be NULL) gets its hash. Returns 1 when
+ *  written, 0 when there is nothing to write (the importer failed before transferring
+ *  anything, §9), or a negative chum_err (CHUM_ERR_INVAL, CHUM_ERR_NOMEM, the encoder's or the
+ *  store's error). */
+int chum_sync_session_store_log(const chum_sync_session *s, const chum_sync_log_info *info,
+                                struct chum_store *st, const struct chum_recipes *r,
+                                uint64_t now_ms, char hash[65]);
 chum_exporter *chum_sync_session_exporter(chum_sync_session *s);
 chum_importer *chum_sync_session_importer(chum_sync_session *s);
 

@@ -76,7 +76,7 @@ struct chum_importer {
   void *file;
   chum_sha256_ctx sha;
   uint64_t file_bytes;
-  int file_bad;
+  uint64_t max_file; /* settings.max_file_size or CHUM_MAX_BLOB_SIZE */
   sync_hashset unavailable;
   char *md; /* read buffer for node checks and depth */
   sync_hlist stored[4]; /* per chum_sync_kind: what we stored (the Chum log's BtoA lists) */
@@ -97,6 +97,7 @@ int chum_importer_new(chum_importer **out, const chum_importer_settings *setting
   imp->set = *settings;
   if (!imp->set.poll_interval_ms) imp->set.poll_interval_ms = CHUM_POLL_INTERVAL_MS;
   if (!imp->set.request_timeout_ms) imp->set.request_timeout_ms = CHUM_RPC_TIMEOUT_MS;
+  imp->max_file = imp->set.max_file_size ? imp->set.max_file_size : CHUM_MAX_BLOB_SIZE;
   sync_hashset_init(&imp->unavailable, CHUM_SYNC_MAX_UNAVAILABLE);
   for (int k = 0; k < 4; k++) sync_hlist_init(&imp->stored[k], 4u * (CHUM_MAX_ROOTS + CHUM_MAX_CHILDREN));
   *out = imp;
@@ -361,7 +362,6 @@ static void pump(chum_importer *imp, uint64_t now) {
         default: make_req(imp, RQ_CHILD, CHUM_SYNC_SVC_OBJECT, c->hash, 0); break;
         }
         imp->file_bytes = 0;
-        imp->file_bad = 0;
         chum_sha256_init(&imp->sha);
         return;
       }
@@ -711,31 +711,61 @@ static int file_request(const chum_importer *imp) {
          (imp->child_kind == CHUM_SYNC_BLOB || imp->child_kind == CHUM_SYNC_CLOB);
 }
 
-int chum_importer_on_chunk(chum_importer *imp, const uint8_t *data, size_t len, uint64_t now_ms) {
-  (void)now_ms;
-  if (!imp || (len && !data)) return CHUM_ERR_INVAL;
-  if (!file_request(imp)) return CHUM_ERR_STATE;
-  if (imp->file_bad) return 0; /* discarding until stream-end */
-  if (imp->file_bytes + len > CHUM_MAX_BLOB_SIZE) {
-    chum_log(CHUM_LOG_WARN, MOD, "importer: file larger than CHUM_MAX_BLOB_SIZE; discarded");
-    imp->file_bad = 1;
-    drop_file(imp);
-    return 0;
+/* A file request that cannot go on (too large, cannot be written): the partial file is
+ * discarded, the root fails, the request is over for us (the caller stops the stream: the rpc
+ * sends write-stream-error and drops what still arrives), and |err| is returned. */
+static int file_abort(chum_importer *imp, int err, const char *code, const char *why, int unavailable) {
+  drop_file(imp);
+  imp->outstanding = 0;
+  if (unavailable && sync_hashset_add(&imp->unavailable, imp->child_hash) == 1) {
+    char hex[65];
+    sync_tohex(imp->child_hash, hex);
+    chum_log(CHUM_LOG_WARN, MOD, "importer: file %s: %s; marked unavailable from this peer", hex, why);
   }
+  root_failed(imp, code, why);
+  return err;
+}
+
+/* A stream answered a request that wants data (objects, lists, the version, FIN). */
+static int unexpected_stream(chum_importer *imp) {
+  imp->outstanding = 0;
+  switch (imp->what) {
+  case RQ_CHILDREN:
+  case RQ_CHILD:
+  case RQ_FINAL:
+    root_failed(imp, "CIEC-FO1", "the peer answered with a stream where an object was due");
+    break;
+  case RQ_FIN:
+    imp->ph = PH_DONE;
+    break;
+  default:
+    fail(imp, CHUM_ERR_PROTO, "the peer answered with a stream where data was due");
+    break;
+  }
+  return CHUM_ERR_PROTO;
+}
+
+int chum_importer_on_chunk(chum_importer *imp, const uint8_t *data, size_t len, uint64_t now_ms) {
+  if (!imp || (len && !data)) return CHUM_ERR_INVAL;
+  if (!imp->outstanding) return CHUM_ERR_STATE;
+  if (!file_request(imp)) return unexpected_stream(imp);
+  /* a stream that still delivers is not a silent peer: the timeout counts from the last chunk */
+  imp->req_deadline = now_ms + imp->set.request_timeout_ms;
+  if (imp->file_bytes + len > imp->max_file) /* never store or keep receiving it */
+    return file_abort(imp, CHUM_ERR_TOOBIG, "CHUM-FILESIZE",
+                      "the file is larger than the importer's size limit", 1);
   if (!imp->file) {
     int rc = OPS(imp)->file_begin(CTX(imp), imp->child_kind, &imp->file);
     if (rc < 0) {
       imp->file = NULL;
-      imp->file_bad = 1;
-      return 0;
+      chum_log(CHUM_LOG_ERROR, MOD, "importer: cannot open a file for a received BLOB/CLOB (%s)", chum_strerror(rc));
+      return file_abort(imp, rc, "STORE", "the file could not be stored", 0);
     }
   }
   int rc = OPS(imp)->file_write(CTX(imp), imp->file, data, len);
   if (rc < 0) {
     chum_log(CHUM_LOG_ERROR, MOD, "importer: writing a received file failed (%s)", chum_strerror(rc));
-    imp->file_bad = 1;
-    drop_file(imp);
-    return 0;
+    return file_abort(imp, rc, "STORE", "the file could not be stored", 0);
   }
   chum_sha256_update(&imp->sha, data, len);
   imp->file_bytes += len;
@@ -745,13 +775,14 @@ int chum_importer_on_chunk(chum_importer *imp, const uint8_t *data, size_t len, 
 int chum_importer_on_stream_end(chum_importer *imp, int ok, uint64_t now_ms) {
   (void)now_ms;
   if (!imp) return CHUM_ERR_INVAL;
-  if (!file_request(imp)) return CHUM_ERR_STATE;
+  if (!imp->outstanding) return CHUM_ERR_STATE;
+  if (!file_request(imp)) return unexpected_stream(imp);
   imp->outstanding = 0;
   uint8_t got[32];
   chum_sha256_final(&imp->sha, got);
-  if (!ok || imp->file_bad) {
+  if (!ok) {
     drop_file(imp);
-    root_failed(imp, "WSRQ-SEH1", ok ? "the file could not be stored" : "the peer aborted the stream");
+    root_failed(imp, "WSRQ-SEH1", "the peer aborted the stream");
     return 0;
   }
   if (memcmp(got, imp->child_hash, 32) != 0) {

@@ -9,8 +9,10 @@
 #include "chum/config.h"
 #include "chum/err.h"
 #include "chum/log.h"
+#include "chum/object.h"
 #include "chum/rpc.h"
 #include "chum/rpc_sync.h"
+#include "chum/store.h"
 #include "sync_internal.h"
 
 struct chum_sync_session {
@@ -34,7 +36,8 @@ int chum_sync_session_new(chum_sync_session **out, chum_rpc *rpc, const chum_syn
   es.store = set->store;
   es.store_ctx = set->store_ctx;
   chum_importer_settings is = {set->store, set->store_ctx, set->keep_running, set->poll_interval_ms,
-                               set->request_timeout_ms, set->progress, set->user};
+                               set->request_timeout_ms, set->progress, set->user,
+                               set->max_file_size};
   int rc = chum_exporter_new(&s->exp, &es);
   if (rc == 0) rc = chum_importer_new(&s->imp, &is);
   /* registers services 1, 2, 4-8, 10 and 3 now: before `synchronisation` is sent (§1) */
@@ -106,6 +109,44 @@ const char *chum_sync_session_close_reason(const chum_sync_session *s, char *buf
     snprintf(buf, cap, "Chum ended [%u] normally. Error count %llu", s->set.conn_id,
              (unsigned long long)(a.errors + b.errors));
   return buf;
+}
+
+int chum_sync_session_log_json(const chum_sync_session *s, const chum_sync_log_info *info,
+                               char **json) {
+  if (!s || !info || !json) return CHUM_ERR_INVAL;
+  chum_sync_log_info li = *info;
+  chum_rpc_sync_log_stats(s->bind, &li); /* spec/rpc.md §7: the statistics of this connection */
+  return chum_sync_log_json(&li, s->exp, s->imp, json);
+}
+
+int chum_sync_session_store_log(const chum_sync_session *s, const chum_sync_log_info *info,
+                                chum_store *st, const chum_recipes *r, uint64_t now_ms,
+                                char hash[65]) {
+  if (!s || !info || !st || !r) return CHUM_ERR_INVAL;
+  char *json = NULL;
+  int n = chum_sync_session_log_json(s, info, &json);
+  if (n <= 0) return n;
+  char *md = malloc(CHUM_MAX_OBJECT_SIZE);
+  if (!md) {
+    free(json);
+    return CHUM_ERR_NOMEM;
+  }
+  size_t len = 0;
+  char h[65], idh[65];
+  chum_object_error oe;
+  memset(&oe, 0, sizeof oe);
+  int rc = chum_object_encode_hash(r, json, (size_t)n, 0, md, CHUM_MAX_OBJECT_SIZE, &len, h, idh, &oe);
+  if (rc < 0) {
+    chum_log(CHUM_LOG_ERROR, "chum", "the Chum log object does not encode: %s", oe.message);
+  } else {
+    rc = chum_store_put_version(st, r, md, len, now_ms, h, idh, NULL); /* §9: a versioned object */
+    if (rc < 0) chum_log(CHUM_LOG_ERROR, "chum", "storing the Chum log object failed: %s", chum_strerror(rc));
+  }
+  free(md);
+  free(json);
+  if (rc < 0) return rc;
+  if (hash) memcpy(hash, h, 65);
+  return 1;
 }
 
 chum_exporter *chum_sync_session_exporter(chum_sync_session *s) { return s ? s->exp : NULL; }

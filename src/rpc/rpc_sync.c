@@ -118,10 +118,9 @@ static int import_result(chum_rpc *rpc, const chum_rpc_result *r, void *user) {
       break;
     case CHUM_RPC_RESULT_STREAM_DATA:
       rc = chum_importer_on_chunk(s->imp, r->bytes, r->len, s->now);
-      if (rc < 0) { /* the rpc now sends write-stream-error and drops the rest */
-        s->outstanding = 0;
-        chum_importer_on_stream_end(s->imp, 0, s->now);
-      }
+      /* the importer refused the file (too large, cannot be written, not a file request): it
+       * has ended the request; the rpc now sends write-stream-error and drops the rest */
+      if (rc < 0) s->outstanding = 0;
       break;
     case CHUM_RPC_RESULT_STREAM_END:
     case CHUM_RPC_RESULT_STREAM_ERROR:

@@ -106,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   chum_log_set_sink(NULL, NULL);
   mini m;
   memset(&m, 0, sizeof m);
-  chum_importer_settings set = {&OPS, &m, size % 2, 0, 0, NULL, NULL};
+  chum_importer_settings set = {&OPS, &m, size % 2, 0, 0, NULL, NULL, 0};
   chum_importer *imp;
   if (chum_importer_new(&imp, &set) < 0) return 0;
   uint64_t now = 0;

@@ -856,7 +856,7 @@ static imp_result replay_importer(const char *scenario, cJSON *scen, const char 
   size_t before = st.nitems;
   const cJSON *kr = cJSON_GetObjectItem(scen, "keepRunning");
   const cJSON *pi = cJSON_GetObjectItem(scen, "pollInterval");
-  chum_importer_settings set = {&fake_store_ops, &st, cJSON_IsTrue(kr), pi ? (uint32_t)pi->valueint : 0, 0, NULL, NULL};
+  chum_importer_settings set = {&fake_store_ops, &st, cJSON_IsTrue(kr), pi ? (uint32_t)pi->valueint : 0, 0, NULL, NULL, 0};
   chum_importer *imp;
   if (chum_importer_new(&imp, &set) < 0) return res;
   uint64_t now = 1000;

@@ -70,7 +70,7 @@ static void node_init(node *n, const uint8_t remote[32], int keep_running) {
   es.store = &fake_store_ops;
   es.store_ctx = &n->st;
   CHECK(chum_exporter_new(&n->exp, &es) == 0);
-  chum_importer_settings is = {&fake_store_ops, &n->st, keep_running, 1000, 0, NULL, NULL};
+  chum_importer_settings is = {&fake_store_ops, &n->st, keep_running, 1000, 0, NULL, NULL, 0};
   CHECK(chum_importer_new(&n->imp, &is) == 0);
   CHECK(chum_rpc_new(&n->rpc, NULL) == 0);
   CHECK(chum_rpc_sync_new(&n->sync, n->rpc, n->exp, n->imp) == 0);

@@ -271,7 +271,7 @@ static int next(chum_importer *imp, uint64_t now, chum_sync_request *q) {
 }
 
 static chum_importer *new_importer(fake_store *st, int keep) {
-  chum_importer_settings set = {&fake_store_ops, st, keep, 0, 0, NULL, NULL};
+  chum_importer_settings set = {&fake_store_ops, st, keep, 0, 0, NULL, NULL, 0};
   chum_importer *imp = NULL;
   CHECK(chum_importer_new(&imp, &set) == 0);
   CHECK(chum_importer_start(imp, 0) == 0);
@@ -350,6 +350,7 @@ typedef struct peer {
   int drop_after;       /* stop answering after this many requests (0: never) */
   int requests;
   int blob_requests;
+  int refused_chunks;   /* on_chunk returned an error: the stream was stopped */
 } peer;
 
 /* Run until the importer waits, is done or failed, or the peer stops answering. */
@@ -376,10 +377,16 @@ static void pump(chum_importer *imp, peer *p, uint64_t now) {
     case CHUM_SYNC_REPLY_STREAM: {
       int n;
       p->blob_requests++;
-      while (!(p->empty_blobs && !r.stream_text) && (n = chum_exporter_stream_read(r.stream, buf, CHUM_FILE_CHUNK_SIZE - 8)) > 0)
-        chum_importer_on_chunk(imp, buf, (size_t)n, now);
+      int stopped = 0;
+      while (!(p->empty_blobs && !r.stream_text) && (n = chum_exporter_stream_read(r.stream, buf, CHUM_FILE_CHUNK_SIZE - 8)) > 0) {
+        if (chum_importer_on_chunk(imp, buf, (size_t)n, now) < 0) { /* like src/rpc: write-stream-error */
+          p->refused_chunks++;
+          stopped = 1;
+          break;
+        }
+      }
       chum_exporter_stream_free(r.stream);
-      chum_importer_on_stream_end(imp, 1, now);
+      if (!stopped) chum_importer_on_stream_end(imp, 1, now);
       break;
     }
     }
@@ -411,7 +418,7 @@ TEST(test_chum_to_chum_one_shot) {
   uint8_t docs[3][32], blob[32];
   alice_store(&a, docs, blob, 300000); /* several chunks */
   fake_init(&b);
-  peer p = {new_exporter(&a, BOB), 0, 0, 0, 0, 0};
+  peer p = {new_exporter(&a, BOB), 0, 0, 0, 0, 0, 0};
   chum_importer *imp = new_importer(&b, 0);
   pump(imp, &p, 0);
   CHECK_EQ(chum_importer_get_state(imp), CHUM_IMPORTER_DONE);
@@ -433,7 +440,7 @@ TEST(test_chum_to_chum_one_shot) {
 
   /* a second session skips everything already present (resumption) */
   size_t had = b.nitems;
-  p = (peer){new_exporter(&a, BOB), 0, 0, 0, 0, 0};
+  p = (peer){new_exporter(&a, BOB), 0, 0, 0, 0, 0, 0};
   imp = new_importer(&b, 0);
   pump(imp, &p, 0);
   CHECK_EQ(chum_importer_get_state(imp), CHUM_IMPORTER_DONE);
@@ -451,7 +458,7 @@ TEST(test_importer_survives_blobless_peer_and_corruption) {
   alice_store(&a, docs, blob, 5000);
   fake_init(&b);
   /* Behaviour of the real peers 1: BLOB streams end without data */
-  peer p = {new_exporter(&a, BOB), 1, 0, 0, 0, 0};
+  peer p = {new_exporter(&a, BOB), 1, 0, 0, 0, 0, 0};
   chum_importer *imp = new_importer(&b, 1);
   pump(imp, &p, 0);
   CHECK_EQ(chum_importer_get_state(imp), CHUM_IMPORTER_WAITING);
@@ -475,7 +482,7 @@ TEST(test_importer_survives_blobless_peer_and_corruption) {
 
   /* a corrupt object: rejected, nothing stored, the session continues */
   fake_init(&b);
-  p = (peer){new_exporter(&a, BOB), 0, 1, 0, 0, 0};
+  p = (peer){new_exporter(&a, BOB), 0, 1, 0, 0, 0, 0};
   imp = new_importer(&b, 0);
   pump(imp, &p, 0);
   CHECK_EQ(chum_importer_get_state(imp), CHUM_IMPORTER_DONE);
@@ -494,7 +501,7 @@ TEST(test_importer_keep_running_and_poll_now) {
   uint8_t docs[3][32];
   alice_store(&a, docs, NULL, 10);
   fake_init(&b);
-  peer p = {new_exporter(&a, BOB), 0, 0, 0, 0, 0};
+  peer p = {new_exporter(&a, BOB), 0, 0, 0, 0, 0, 0};
   chum_importer *imp = new_importer(&b, 1);
   pump(imp, &p, 0);
   CHECK_EQ(chum_importer_passes(imp), 1);
@@ -532,7 +539,7 @@ TEST(test_importer_refuses_policy_objects_and_bad_lists) {
   access_md(md, sizeof(md), "Access", "object", doc, CAROL, NULL);
   REQUIRE(fake_add_versioned(&a, md, acc, NULL) == 0);
   grant(&a, acc, BOB, NULL);
-  peer p = {new_exporter(&a, BOB), 0, 0, 0, 0, 0};
+  peer p = {new_exporter(&a, BOB), 0, 0, 0, 0, 0, 0};
   chum_importer *imp = new_importer(&b, 0);
   pump(imp, &p, 0);
   CHECK_EQ(chum_importer_get_state(imp), CHUM_IMPORTER_DONE);
@@ -621,6 +628,95 @@ TEST(test_importer_unknown_type_and_partial_blob) {
   fake_free(&b);
 }
 
+/* Shared by the hand-driven file tests: a root Doc referencing one BLOB of |n| bytes. */
+static void one_blob_doc(uint8_t *data, size_t n, uint8_t blob[32], uint8_t doc_hash[32], char roots[300],
+                         char children[200]) {
+  char bx[65], hx[65], doc[400];
+  chum_sha256(data, n, blob);
+  hex(blob, bx);
+  snprintf(doc, sizeof(doc), "<div itemscope itemtype=\"//refin.io/OneTest$Doc\"><span itemprop=\"title\">t</span><a itemprop=\"file\" data-type=\"blob\">%s</a></div>", bx);
+  chum_sha256(doc, strlen(doc), doc_hash);
+  hex(doc_hash, hx);
+  snprintf(roots, 300, "[{\"type\":\"unversioned\",\"hash\":\"%s\",\"oneType\":\"OneTest$Doc\"}]", hx);
+  snprintf(children, 200, "[{\"type\":\"blob\",\"hash\":\"%s\"}]", bx);
+}
+
+TEST(test_importer_file_limit_slow_stream_and_stray_streams) {
+  /* a BLOB over the importer's limit: the stream is stopped at the chunk that crosses it (no
+   * need to receive the rest), nothing is stored, the other roots go on, and the BLOB is not
+   * asked for again from this peer */
+  fake_store a, b;
+  uint8_t docs[3][32], blob[32];
+  alice_store(&a, docs, blob, 300000);
+  fake_init(&b);
+  chum_importer_settings set = {&fake_store_ops, &b, 1, 0, 0, NULL, NULL, 100000};
+  chum_importer *imp = NULL;
+  REQUIRE(chum_importer_new(&imp, &set) == 0);
+  REQUIRE(chum_importer_start(imp, 0) == 0);
+  peer p = {new_exporter(&a, BOB), 0, 0, 0, 0, 0, 0};
+  pump(imp, &p, 0);
+  CHECK_EQ(chum_importer_get_state(imp), CHUM_IMPORTER_WAITING);
+  CHECK_EQ(p.refused_chunks, 1);
+  CHECK(fake_find(&b, CHUM_SYNC_BLOB, blob) == NULL);
+  CHECK(fake_find(&b, CHUM_SYNC_OBJECT, docs[0]) == NULL);
+  CHECK(fake_find(&b, CHUM_SYNC_OBJECT, docs[1]) != NULL);
+  CHECK(fake_find(&b, CHUM_SYNC_OBJECT, docs[2]) != NULL);
+  CHECK_EQ(b.open_files, 0);
+  chum_sync_counts c;
+  chum_importer_counts(imp, &c);
+  CHECK_EQ(c.errors, 1);
+  int blob_reqs = p.blob_requests;
+  pump(imp, &p, CHUM_POLL_INTERVAL_MS);
+  CHECK_EQ(chum_importer_passes(imp), 2);
+  CHECK_EQ(p.blob_requests, blob_reqs); /* unavailable from this peer */
+  chum_importer_free(imp);
+  chum_exporter_free(p.exp);
+  fake_free(&a);
+  fake_free(&b);
+
+  /* a slow stream is not a silent peer: each chunk restarts the request timeout */
+  fake_init(&b);
+  size_t n = 4000;
+  uint8_t *data = pattern(n), doc_hash[32];
+  char roots[300], children[200];
+  one_blob_doc(data, n, blob, doc_hash, roots, children);
+  imp = new_importer(&b, 0);
+  chum_sync_request q;
+  next(imp, 0, &q);
+  chum_importer_on_data(imp, CHUM_SYNC_ARG_OTHER, NULL, 0, 8, 0);
+  next(imp, 0, &q);
+  chum_importer_on_data(imp, CHUM_SYNC_ARG_STRING, roots, strlen(roots), NAN, 0);
+  next(imp, 0, &q);
+  chum_importer_on_data(imp, CHUM_SYNC_ARG_STRING, children, strlen(children), NAN, 0);
+  REQUIRE(next(imp, 1000, &q) == 1);
+  CHECK_EQ(q.service_id, CHUM_SYNC_SVC_BLOB);
+  uint64_t t = 1000;
+  for (size_t off = 0; off < n; off += 1000) { /* one chunk every 100 s: 400 s in all */
+    t += 100000;
+    CHECK_EQ(chum_importer_tick(imp, t), 0);
+    CHECK_EQ(chum_importer_on_chunk(imp, data + off, 1000, t), 0);
+    CHECK_EQ(chum_importer_deadline(imp), t + CHUM_RPC_TIMEOUT_MS);
+  }
+  CHECK(t > 1000 + CHUM_RPC_TIMEOUT_MS);
+  CHECK_EQ(chum_importer_on_stream_end(imp, 1, t), 0);
+  CHECK(fake_find(&b, CHUM_SYNC_BLOB, blob) != NULL);
+  REQUIRE(next(imp, t, &q) == 1);
+  CHECK_EQ(q.service_id, CHUM_SYNC_SVC_OBJECT);
+  /* a stream where an object is due: the root fails (CHUM_ERR_PROTO), the session goes on */
+  CHECK_EQ(chum_importer_on_chunk(imp, data, 10, t), CHUM_ERR_PROTO);
+  CHECK(fake_find(&b, CHUM_SYNC_OBJECT, doc_hash) == NULL);
+  CHECK_EQ(chum_importer_on_stream_end(imp, 1, t), CHUM_ERR_STATE); /* the request is over */
+  REQUIRE(next(imp, t, &q) == 1);
+  CHECK_EQ(q.service_id, CHUM_SYNC_SVC_FIN);
+  chum_importer_counts(imp, &c);
+  CHECK_EQ(c.errors, 1);
+  CHECK_EQ(c.blobs, 1);
+  chum_importer_free(imp);
+  CHECK_EQ(b.open_files, 0);
+  free(data);
+  fake_free(&b);
+}
+
 TEST(test_lists_parse) {
   chum_sync_root *r;
   chum_sync_child *c;
@@ -660,6 +756,7 @@ int main(void) {
   RUN(test_importer_keep_running_and_poll_now);
   RUN(test_importer_refuses_policy_objects_and_bad_lists);
   RUN(test_importer_unknown_type_and_partial_blob);
+  RUN(test_importer_file_limit_slow_stream_and_stray_streams);
   RUN(test_lists_parse);
   return chum_check_finish();
 }
