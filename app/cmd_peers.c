@@ -26,6 +26,13 @@ static void age(double ms, char *out, size_t cap) {
   else snprintf(out, cap, "%.0fm", ms / 60000);
 }
 
+static void rtt_text(double ms, char *out, size_t cap) {
+  if (ms < 0) snprintf(out, cap, "-");
+  else if (ms < 10) snprintf(out, cap, "%.2fms", ms); /* LAN round trips are sub-millisecond */
+  else if (ms < 1000) snprintf(out, cap, "%.0fms", ms);
+  else snprintf(out, cap, "%.1fs", ms / 1000);
+}
+
 int cli_print_peers(const char *json, bool as_json) {
   cJSON *root = cJSON_Parse(json);
   const cJSON *peers = cJSON_GetObjectItemCaseSensitive(root, "peers");
@@ -48,7 +55,7 @@ int cli_print_peers(const char *json, bool as_json) {
   int n = cJSON_GetArraySize(peers);
   if (n == 0) printf("no peers\n");
   else
-    printf("%-22s %-12s %-11s %-10s %-28s %-7s %-6s %-16s %s\n", "NAME", "INSTANCE", "TRUST",
+    printf("%-22s %-12s %-11s %-10s %-28s %-7s %-8s %-16s %s\n", "NAME", "INSTANCE", "TRUST",
            "STATE", "PATHS", "SEEN", "RTT", "CAPS", "STORE / HEALTH");
   const cJSON *p;
   cJSON_ArrayForEach(p, peers) {
@@ -63,9 +70,9 @@ int cli_print_peers(const char *json, bool as_json) {
       o += (size_t)w;
     }
     age(num(p, "lastSeenMsAgo"), seen, sizeof seen);
-    age(num(p, "rttMs"), rtt, sizeof rtt);
+    rtt_text(num(p, "rttMs"), rtt, sizeof rtt);
     const char *store = str(p, "store"), *health = str(p, "health");
-    printf("%-22s %-12.12s %-11s %-10s %-28s %-7s %-6s %-16s %s%s%s\n", str(p, "name"),
+    printf("%-22s %-12.12s %-11s %-10s %-28s %-7s %-8s %-16s %s%s%s\n", str(p, "name"),
            str(p, "inst"), str(p, "trust"), str(p, "state"), paths, seen, rtt, str(p, "caps"),
            store, store[0] && health[0] ? " " : "", health);
   }

@@ -60,6 +60,16 @@ extern "C" {
 #define CHUM_NBR_PER_PAGE 8 /* D: neighbours per 0x32 page (keeps it ≤ 1 472 bytes) */
 #endif
 
+#ifndef CHUM_DISC_RTT_PERIOD_MS
+#define CHUM_DISC_RTT_PERIOD_MS 10000 /* D: an echo probe per peer this often (+0–1 s) */
+#endif
+#ifndef CHUM_DISC_RTT_TIMEOUT_MS
+#define CHUM_DISC_RTT_TIMEOUT_MS 2000 /* D: an echo not answered within this is lost */
+#endif
+#ifndef CHUM_DISC_ECHO_GAP_MS
+#define CHUM_DISC_ECHO_GAP_MS 100 /* D: at most one echo answer per source this often */
+#endif
+
 #define CHUM_HEX64_SIZE 65 /* 64 hex + NUL */
 
 /* ---- addresses (pure helpers; chum_net_addr is defined in chum/port.h) ------------------- */
@@ -75,8 +85,11 @@ int chum_net_addr_parse(const char *s, uint16_t port, chum_net_addr *out);
 enum {
   CHUM_LAMA_SERVICE_DISCOVERY = 1, /* DevicePresence */
   CHUM_NBR_QUERY = 0x31,           /* neighbour query (unicast, topo peers only) */
-  CHUM_NBR_RESPONSE = 0x32
+  CHUM_NBR_RESPONSE = 0x32,
+  CHUM_ECHO_REQUEST = 0x33,        /* RTT probe (our addition): 0x33 ‖ 8-byte token, unicast */
+  CHUM_ECHO_RESPONSE = 0x34        /* its answer: 0x34 ‖ the same token, to the source */
 };
+#define CHUM_ECHO_LEN 9 /* service byte + 8-byte token */
 
 /* How a parsed presence was authenticated. */
 typedef enum chum_presence_auth {
@@ -280,7 +293,8 @@ typedef struct chum_mdns_peer {
   char caps[64];
   char host[CHUM_DNS_MAX_NAME];
   uint16_t port;
-  chum_net_addr addr;          /* first address (family 0 if none resolved yet) */
+  chum_net_addr addr;          /* best address: A, else a routable AAAA, else a link-local
+                                  AAAA (family 0 if none resolved yet) */
   uint64_t expiry_ms;          /* absolute: the earliest TTL of the set */
   uint8_t gone;                /* a goodbye (TTL 0) was received */
 } chum_mdns_peer;
@@ -297,6 +311,10 @@ int chum_mdns_new(chum_mdns **m, const chum_mdns_service *svc, const char *servi
                   int advertise, uint32_t (*rand_fn)(void *user, uint32_t upper), void *user,
                   uint64_t now_ms);
 void chum_mdns_free(chum_mdns *m);
+/** Run this instance over IPv6: multicast goes to ff02::fb:5353 instead of 224.0.0.251 (the
+ *  records, A and AAAA of the interface, are the same; RFC 6762 §6.2). One instance per
+ *  interface and family; the caller feeds it the datagrams of its IPv6 socket. */
+void chum_mdns_use_ipv6(chum_mdns *m, int on);
 
 /** Feed one received datagram. |src| its source (port 5353 = multicast peer, other ports =
  *  legacy unicast querier); |ip_ttl| the IP TTL/hop limit (or -1 if unknown; then the
@@ -304,7 +322,7 @@ void chum_mdns_free(chum_mdns *m);
 int chum_mdns_recv(chum_mdns *m, const uint8_t *in, size_t len, const chum_net_addr *src,
                    int ip_ttl, uint64_t now_ms);
 /** Build the next datagram due at |now| into |out|. *dst gets the destination: the mDNS
- *  group (family 4, 224.0.0.251:5353) or a unicast address. Returns the length, 0 if
+ *  group (224.0.0.251:5353, or ff02::fb:5353 with chum_mdns_use_ipv6) or a unicast address. Returns the length, 0 if
  *  nothing is due. */
 int chum_mdns_send(chum_mdns *m, uint8_t *out, size_t cap, chum_net_addr *dst, uint64_t now_ms);
 /** Advance timers (probe, announce, browse, cache expiry). */
@@ -359,7 +377,9 @@ typedef struct chum_peer {
   uint32_t boot;      /* seq >> 32 */
   char caps[64], store[96], health[128], nbr[24];
   uint8_t connected;
-  uint32_t rtt_ms;    /* 0 = unknown */
+  uint32_t rtt_us;      /* smoothed round-trip time (RFC 6298 SRTT, α = 1/8); 0 = unknown */
+  uint32_t rtt_last_us; /* the latest sample */
+  uint32_t rtt_samples;
   uint64_t first_seen_ms, last_seen_ms;
 } chum_peer;
 
@@ -419,6 +439,9 @@ uint64_t chum_peer_table_deadline(const chum_peer_table *t);
 /** Mark a connection up or down (a connected entry is never removed). */
 int chum_peer_table_set_connected(chum_peer_table *t, const char *inst, int connected,
                                   uint64_t now_ms);
+/** Record a round-trip time sample of |inst| (an echo probe, or a session's ping): updates the
+ *  smoothed value (first sample as is, then 7/8 old + 1/8 new). 0 or CHUM_ERR_NOTFOUND. */
+int chum_peer_table_set_rtt(chum_peer_table *t, const char *inst, uint32_t sample_us);
 /** Pop the next event. Returns 1 and fills |ev|, or 0 when none is pending. The queue holds
  *  4 × CHUM_MAX_PEERS events; on overflow the oldest are dropped and counted. */
 int chum_peer_table_next_event(chum_peer_table *t, chum_peer_event *ev);
@@ -488,13 +511,19 @@ typedef struct chum_disc_identity {
 typedef struct chum_disc_settings {
   chum_disc_identity id;
   int presence;          /* run UDP presence */
-  int mdns;              /* run the mDNS responder and browser */
+  int mdns;              /* run the mDNS responder and browser over IPv4 (224.0.0.251) */
+  int mdns6;             /* ... and over IPv6 (ff02::fb): a second instance per interface */
+  int rtt;               /* probe each peer with a UDP path for its round-trip time (echo) */
   uint32_t (*rand_fn)(void *user, uint32_t upper); /* NULL: CSPRNG */
   void *rand_user;
   uint64_t (*wall_ms)(void *user); /* wall clock for chumTs and freshness (NULL: chumTs 0) */
+  uint64_t (*clock_us)(void *user); /* monotonic µs clock for RTT samples (NULL: now × 1000) */
 } chum_disc_settings;
 
-typedef enum chum_disc_proto { CHUM_DISC_PRESENCE = 0, CHUM_DISC_MDNS = 1 } chum_disc_proto;
+/* Which socket: UDP 49497 (presence, neighbour queries, echo), mDNS over IPv4, mDNS over IPv6. */
+typedef enum chum_disc_proto {
+  CHUM_DISC_PRESENCE = 0, CHUM_DISC_MDNS = 1, CHUM_DISC_MDNS6 = 2
+} chum_disc_proto;
 
 typedef struct chum_disc_tx {
   int iface;              /* index from chum_disc_add_iface */
@@ -504,7 +533,8 @@ typedef struct chum_disc_tx {
 
 typedef struct chum_disc_stats {
   uint32_t presence_rx, presence_tx, malformed, unsigned_rx, bad_sig, stale, impersonation,
-      own, lama_plain, nbr_rx, nbr_tx, mdns_rx, mdns_malformed, mdns_tx;
+      own, lama_plain, nbr_rx, nbr_tx, mdns_rx, mdns_malformed, mdns_tx, echo_rx, echo_tx,
+      rtt_lost;
 } chum_disc_stats;
 
 /* A LAMA device without the chum extension (display only; never connects). */

@@ -18,6 +18,8 @@ extern "C" {
 
 /** Monotonic milliseconds since an arbitrary start. Never goes back. */
 uint64_t chum_port_now_ms(void);
+/** The same monotonic clock in microseconds (for round-trip times). */
+uint64_t chum_port_now_us(void);
 /** Wall-clock milliseconds since the Unix epoch (0 if the clock is not set). */
 uint64_t chum_port_wall_ms(void);
 /** Fill |buf| with |len| bytes from the OS CSPRNG. CHUM_ERR_CRYPTO if it is unavailable. */
@@ -132,19 +134,25 @@ typedef struct chum_net_addr {
 enum {
   CHUM_UDP_BROADCAST = 1,   /* SO_BROADCAST: may send to 255.255.255.255 */
   CHUM_UDP_REUSE = 2,       /* SO_REUSEADDR + SO_REUSEPORT: share the port (LAMA, avahi) */
-  CHUM_UDP_MULTICAST = 4    /* multicast TTL 255, loopback on, IP_MULTICAST_IF = |iface| */
+  CHUM_UDP_MULTICAST = 4,   /* multicast TTL 255, loopback on, IP_MULTICAST_IF = |iface| */
+  CHUM_UDP_IPV6 = 8         /* an IPv6 socket (IPV6_V6ONLY) bound to [::]:|port|; with
+                               MULTICAST: hop limit 255, IPV6_MULTICAST_IF = |iface| */
 };
-/** Open a non-blocking IPv4 UDP socket bound to 0.0.0.0:|port| and to the interface |iface|
- *  (SO_BINDTODEVICE; NULL or "" for none), with the CHUM_UDP_* |flags|; receiving also
- *  records the IP TTL of each datagram. CHUM_ERR_EXISTS if the port is taken,
- *  CHUM_ERR_NETWORK if the interface does not exist, CHUM_ERR_IO otherwise. */
+/** Open a non-blocking UDP socket bound to 0.0.0.0:|port| (or [::]:|port| with
+ *  CHUM_UDP_IPV6) and to the interface |iface| (SO_BINDTODEVICE; NULL or "" for none), with
+ *  the CHUM_UDP_* |flags|; receiving also records the IP TTL / IPv6 hop limit of each
+ *  datagram. CHUM_ERR_EXISTS if the port is taken, CHUM_ERR_NETWORK if the interface does
+ *  not exist, CHUM_ERR_UNSUPPORTED if the host has no IPv6 (CHUM_UDP_IPV6), CHUM_ERR_INVAL
+ *  for BROADCAST with IPV6, CHUM_ERR_IO otherwise. */
 int chum_port_udp_open(const char *iface, uint16_t port, unsigned flags, int *fd);
-/** Join the IPv4 multicast |group| on |iface| (IP_ADD_MEMBERSHIP by interface index). */
+/** Join the multicast |group| on |iface|: IPv4 (IP_ADD_MEMBERSHIP by interface index) on an
+ *  IPv4 socket, IPv6 (IPV6_JOIN_GROUP, e.g. ff02::fb) on a CHUM_UDP_IPV6 socket. */
 int chum_port_udp_join(int fd, const char *iface, const chum_net_addr *group);
 /** Send one datagram. The count sent, CHUM_ERR_AGAIN, or CHUM_ERR_IO / _NETWORK. */
 int chum_port_udp_send(int fd, const chum_net_addr *dst, const void *buf, size_t len);
-/** Receive one datagram: the length, or CHUM_ERR_AGAIN. |src| gets the source; |ttl| the IP
- *  TTL (−1 if unknown; may be NULL). Datagrams longer than |cap| are CHUM_ERR_TOOBIG. */
+/** Receive one datagram: the length, or CHUM_ERR_AGAIN. |src| gets the source (IPv6: with
+ *  its scope, the interface index); |ttl| the IP TTL or IPv6 hop limit (−1 if unknown; may be
+ *  NULL). Datagrams longer than |cap| are CHUM_ERR_TOOBIG. */
 int chum_port_udp_recv(int fd, void *buf, size_t cap, chum_net_addr *src, int *ttl);
 
 typedef struct chum_iface_info {
@@ -160,6 +168,17 @@ typedef struct chum_iface_info {
 int chum_port_iface_get(const char *name, chum_iface_info *out);
 /** All interfaces (up to |cap|); *n gets the count. */
 int chum_port_iface_list(chum_iface_info *out, size_t cap, size_t *n);
+
+/* ---- host health (discovery announces it: spec/discovery.md chumStore / chumHealth) ------ */
+
+typedef struct chum_sys_stats {
+  uint64_t mem_free;  /* memory available to new allocations, bytes (0: unknown) */
+  uint64_t disk_free; /* free bytes on the file system of the queried path (0: unknown) */
+  unsigned load_pct;  /* 1-minute load per CPU, percent (0: unknown) */
+} chum_sys_stats;
+/** Fill |out| for the host and the file system holding |path| (NULL: skip disk_free).
+ *  Unknown values are 0. Returns 0, or CHUM_ERR_IO if nothing could be read. */
+int chum_port_sys_stats(const char *path, chum_sys_stats *out);
 
 #ifdef __cplusplus
 }

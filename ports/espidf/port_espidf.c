@@ -16,6 +16,7 @@
 #include "esp_mac.h"
 #include "esp_netif.h"
 #include "esp_random.h"
+#include "esp_system.h"
 #include "esp_timer.h"
 #include "esp_wifi.h"
 #include "freertos/FreeRTOS.h"
@@ -27,6 +28,7 @@
 #endif
 
 uint64_t chum_port_now_ms(void) { return (uint64_t)esp_timer_get_time() / 1000u; }
+uint64_t chum_port_now_us(void) { return (uint64_t)esp_timer_get_time(); }
 
 uint64_t chum_port_wall_ms(void) {
   struct timeval tv;
@@ -110,4 +112,11 @@ int chum_port_wifi_up(const char *ssid, const char *password, uint32_t timeout_m
                                          pdFALSE, pdMS_TO_TICKS(timeout_ms));
   if (bits & WIFI_UP_BIT) return 0;
   return (bits & WIFI_FAIL_BIT) ? CHUM_ERR_CONNECT : CHUM_ERR_TIMEOUT;
+}
+
+int chum_port_sys_stats(const char *path, chum_sys_stats *out) {
+  (void)path; /* free flash space: not reported yet */
+  memset(out, 0, sizeof *out);
+  out->mem_free = esp_get_free_heap_size();
+  return 0;
 }

@@ -48,7 +48,61 @@ static void from_sockaddr(const struct sockaddr *sa, chum_net_addr *a) {
   }
 }
 
+static int open_v6(const char *iface, uint16_t port, unsigned flags, int *fd) {
+  if (flags & CHUM_UDP_BROADCAST) return CHUM_ERR_INVAL; /* IPv6 has no broadcast */
+  int s = socket(AF_INET6, SOCK_DGRAM, 0);
+  if (s < 0) return errno == EAFNOSUPPORT ? CHUM_ERR_UNSUPPORTED : CHUM_ERR_IO;
+  int one = 1, rc = CHUM_ERR_IO;
+  if (setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) goto fail;
+  if (flags & CHUM_UDP_REUSE) {
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+#ifdef SO_REUSEPORT
+    setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+#endif
+  }
+  unsigned idx = 0;
+  if (iface && *iface) {
+    idx = if_nametoindex(iface);
+    if (idx == 0) {
+      rc = CHUM_ERR_NETWORK;
+      goto fail;
+    }
+#ifdef SO_BINDTODEVICE
+    if (setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, iface, (socklen_t)strlen(iface) + 1) != 0) {
+      rc = errno == ENODEV ? CHUM_ERR_NETWORK : CHUM_ERR_IO;
+      goto fail;
+    }
+#endif
+  }
+  if (flags & CHUM_UDP_MULTICAST) {
+    int hops = 255; /* RFC 6762 §11: hop limit 255, on multicast and unicast replies */
+    setsockopt(s, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops);
+    setsockopt(s, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof hops);
+    setsockopt(s, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &one, sizeof one);
+    if (idx && setsockopt(s, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof idx) != 0) goto fail;
+  }
+  setsockopt(s, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one);
+  struct sockaddr_in6 sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin6_family = AF_INET6;
+  sa.sin6_port = htons(port);
+  sa.sin6_addr = in6addr_any;
+  if (bind(s, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    rc = errno == EADDRINUSE ? CHUM_ERR_EXISTS : CHUM_ERR_IO;
+    goto fail;
+  }
+  int fl = fcntl(s, F_GETFL, 0);
+  if (fl < 0 || fcntl(s, F_SETFL, fl | O_NONBLOCK) != 0) goto fail;
+  fcntl(s, F_SETFD, FD_CLOEXEC);
+  *fd = s;
+  return 0;
+fail:
+  close(s);
+  return rc;
+}
+
 int chum_port_udp_open(const char *iface, uint16_t port, unsigned flags, int *fd) {
+  if (flags & CHUM_UDP_IPV6) return open_v6(iface, port, flags, fd);
   int s = socket(AF_INET, SOCK_DGRAM, 0);
   if (s < 0) return CHUM_ERR_IO;
   int one = 1, rc = CHUM_ERR_IO;
@@ -107,7 +161,17 @@ fail:
 }
 
 int chum_port_udp_join(int fd, const char *iface, const chum_net_addr *group) {
-  if (!group || group->family != 4) return CHUM_ERR_INVAL;
+  if (!group || (group->family != 4 && group->family != 6)) return CHUM_ERR_INVAL;
+  if (group->family == 6) {
+    struct ipv6_mreq m6;
+    memset(&m6, 0, sizeof m6);
+    memcpy(&m6.ipv6mr_multiaddr, group->ip, 16);
+    m6.ipv6mr_interface = iface && *iface ? if_nametoindex(iface) : 0;
+    if (iface && *iface && m6.ipv6mr_interface == 0) return CHUM_ERR_NETWORK;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &m6, sizeof m6) != 0)
+      return errno == EADDRINUSE ? 0 : CHUM_ERR_IO;
+    return 0;
+  }
   struct ip_mreqn mr;
   memset(&mr, 0, sizeof mr);
   memcpy(&mr.imr_multiaddr, group->ip, 4);
@@ -157,7 +221,8 @@ int chum_port_udp_recv(int fd, void *buf, size_t cap, chum_net_addr *src, int *t
   }
   if (ttl) *ttl = -1;
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL && ttl) {
+    if (((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
+         (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) && ttl) {
       int v;
       memcpy(&v, CMSG_DATA(c), sizeof v);
       *ttl = v;

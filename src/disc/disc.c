@@ -13,7 +13,7 @@
 
 #define LOGD "disc"
 #define NEVER UINT64_MAX
-#define NBR_TXQ 8
+#define NBR_TXQ 16
 #define NBR_RATE_SLOTS 16
 #define NBR_FETCH_TIMEOUT_MS 2000
 
@@ -21,21 +21,41 @@ typedef struct disc_iface {
   char name[16];
   chum_net_addr addrs[CHUM_MDNS_MAX_ADDRS];
   size_t naddrs;
-  chum_mdns *mdns;
-  uint32_t mdns_synced_gen; /* cache generation last copied into the peer table */
-  int mdns_synced;
+  chum_mdns *mdns[2];          /* [0] IPv4 (224.0.0.251), [1] IPv6 (ff02::fb) */
+  uint32_t mdns_synced_gen[2]; /* cache generation last copied into the peer table */
+  int mdns_synced[2];
   uint64_t next_presence;
   uint64_t last_presence;
   int offline_pending;
 } disc_iface;
 
+enum { TX_NBR_QUERY = 0, TX_NBR_PAGE = 1, TX_ECHO_REPLY = 2 };
+
+/* Unicast datagrams waiting on the presence socket: neighbour queries/pages, echo answers. */
 typedef struct nbr_tx {
   int iface;
   chum_net_addr dst;
   unsigned page;
-  uint8_t response; /* 1: a 0x32 page to send, 0: a 0x31 query */
+  uint8_t kind;     /* TX_* */
+  uint8_t token[8]; /* TX_ECHO_REPLY */
   uint64_t at;      /* not before */
 } nbr_tx;
+
+/* RTT probing of one peer (our addition, docs/discovery.md "Round-trip time"). */
+typedef struct rtt_probe {
+  char inst[CHUM_HEX64_SIZE]; /* "" = free slot */
+  int iface;
+  chum_net_addr addr;         /* the peer's presence source (port 49497) */
+  uint64_t next_ms;           /* next probe */
+  uint64_t sent_ms, sent_us;  /* the outstanding probe */
+  uint8_t token[8];
+  uint8_t outstanding;
+} rtt_probe;
+
+typedef struct rate_slot {
+  chum_net_addr src;
+  uint64_t at;
+} rate_slot;
 
 typedef struct nbr_known {
   char inst[CHUM_HEX64_SIZE];
@@ -80,11 +100,12 @@ struct chum_disc {
   uint64_t self_topo_seq;
   nbr_tx nbrq[NBR_TXQ];
   size_t nnbrq;
-  struct {
-    chum_net_addr src;
-    uint64_t at;
-  } rate[NBR_RATE_SLOTS];
+  rate_slot rate[NBR_RATE_SLOTS];
   size_t rate_next;
+  rate_slot echo_rate[NBR_RATE_SLOTS];
+  size_t echo_rate_next;
+  rtt_probe rtt[CHUM_MAX_PEERS];
+  uint32_t echo_count;
   nbr_known known[CHUM_MAX_PEERS];
   nbr_fetch fetch;
   chum_disc_stats stats;
@@ -156,7 +177,10 @@ int chum_disc_new(chum_disc **out, const chum_disc_settings *s, uint64_t now) {
 
 void chum_disc_free(chum_disc *d) {
   if (!d) return;
-  for (size_t i = 0; i < d->niface; i++) chum_mdns_free(d->ifaces[i].mdns);
+  for (size_t i = 0; i < d->niface; i++) {
+    chum_mdns_free(d->ifaces[i].mdns[0]);
+    chum_mdns_free(d->ifaces[i].mdns[1]);
+  }
   chum_peer_table_free(d->peers);
   chum_topology_free(d->topo);
   chum_crypto_wipe(&d->s.id.sign_sk, sizeof d->s.id.sign_sk);
@@ -176,11 +200,17 @@ int chum_disc_add_iface(chum_disc *d, const char *name, const chum_net_addr *add
   snprintf(f->name, sizeof f->name, "%s", name);
   for (size_t i = 0; i < n && f->naddrs < CHUM_MDNS_MAX_ADDRS; i++) f->addrs[f->naddrs++] = addrs[i];
   f->next_presence = d->s.presence ? now : NEVER; /* §2: once at start */
-  if (d->s.mdns) {
+  for (int fam = 0; fam < 2; fam++) {
+    if (!(fam == 0 ? d->s.mdns : d->s.mdns6)) continue;
     chum_mdns_service svc;
     fill_service(d, f, &svc);
-    int rc = chum_mdns_new(&f->mdns, &svc, "_chum._tcp.local", 1, d->s.rand_fn, d->s.rand_user, now);
-    if (rc != 0) return rc;
+    int rc = chum_mdns_new(&f->mdns[fam], &svc, "_chum._tcp.local", 1, d->s.rand_fn, d->s.rand_user, now);
+    if (rc != 0) {
+      chum_mdns_free(f->mdns[0]);
+      f->mdns[0] = NULL;
+      return rc;
+    }
+    chum_mdns_use_ipv6(f->mdns[fam], fam);
   }
   return (int)d->niface++;
 }
@@ -192,12 +222,15 @@ int chum_disc_iface_changed(chum_disc *d, int iface, const chum_net_addr *addrs,
   f->naddrs = 0;
   for (size_t i = 0; i < n && f->naddrs < CHUM_MDNS_MAX_ADDRS; i++) f->addrs[f->naddrs++] = addrs[i];
   if (d->s.presence && !d->stopped) f->next_presence = now; /* §2: at once on change */
-  if (f->mdns) {
-    chum_mdns_service svc;
-    fill_service(d, f, &svc);
-    return chum_mdns_update(f->mdns, &svc, now);
-  }
-  return 0;
+  int rc = 0;
+  for (int fam = 0; fam < 2; fam++)
+    if (f->mdns[fam]) {
+      chum_mdns_service svc;
+      fill_service(d, f, &svc);
+      int r = chum_mdns_update(f->mdns[fam], &svc, now);
+      if (r != 0) rc = r;
+    }
+  return rc;
 }
 
 int chum_disc_set_identity(chum_disc *d, const chum_disc_identity *id, uint64_t now) {
@@ -207,11 +240,12 @@ int chum_disc_set_identity(chum_disc *d, const chum_disc_identity *id, uint64_t 
   for (size_t i = 0; i < d->niface; i++) {
     disc_iface *f = &d->ifaces[i];
     if (d->s.presence && !d->stopped) f->next_presence = now;
-    if (f->mdns) {
-      chum_mdns_service svc;
-      fill_service(d, f, &svc);
-      chum_mdns_update(f->mdns, &svc, now);
-    }
+    for (int fam = 0; fam < 2; fam++)
+      if (f->mdns[fam]) {
+        chum_mdns_service svc;
+        fill_service(d, f, &svc);
+        chum_mdns_update(f->mdns[fam], &svc, now);
+      }
   }
   return 0;
 }
@@ -229,7 +263,8 @@ void chum_disc_stop(chum_disc *d, uint64_t now) {
     disc_iface *f = &d->ifaces[i];
     f->offline_pending = d->s.presence; /* §2: one presence with status offline */
     f->next_presence = NEVER;
-    if (f->mdns) chum_mdns_stop(f->mdns, now);
+    for (int fam = 0; fam < 2; fam++)
+      if (f->mdns[fam]) chum_mdns_stop(f->mdns[fam], now);
   }
   d->nnbrq = 0;
   d->fetch.active = 0;
@@ -288,15 +323,17 @@ static nbr_known *known_slot(chum_disc *d, const char *inst, int create) {
   return free_slot;
 }
 
-static void queue_nbr(chum_disc *d, int iface, const chum_net_addr *dst, unsigned page, int response,
-                      uint64_t at) {
-  if (d->nnbrq >= NBR_TXQ) return;
+static nbr_tx *queue_nbr(chum_disc *d, int iface, const chum_net_addr *dst, unsigned page, int kind,
+                         uint64_t at) {
+  if (d->nnbrq >= NBR_TXQ) return NULL;
   nbr_tx *q = &d->nbrq[d->nnbrq++];
+  memset(q, 0, sizeof *q);
   q->at = at;
   q->iface = iface;
   q->dst = *dst;
   q->page = page;
-  q->response = (uint8_t)response;
+  q->kind = (uint8_t)kind;
+  return q;
 }
 
 static void start_fetch(chum_disc *d, nbr_known *k, uint64_t now) {
@@ -306,7 +343,7 @@ static void start_fetch(chum_disc *d, nbr_known *k, uint64_t now) {
   memcpy(d->fetch.inst, k->inst, CHUM_HEX64_SIZE);
   memcpy(d->fetch.sk, k->sk, 32);
   d->fetch.started = now;
-  queue_nbr(d, k->iface, &k->addr, 0, 0, now);
+  queue_nbr(d, k->iface, &k->addr, 0, TX_NBR_QUERY, now);
 }
 
 /* §5 learning a set: a topo peer whose digest differs from the set we hold; at most once per
@@ -363,7 +400,7 @@ static void handle_nbr_page(chum_disc *d, int iface, const chum_net_addr *src, c
     /* §2: the peer answers one request per source per second: pace the other pages */
     uint64_t at = now;
     for (unsigned i = 1; i < pg.pages && i < NBR_TXQ; i++)
-      if (i != pg.page) queue_nbr(d, iface, &dst, i, 0, at += 1010);
+      if (i != pg.page) queue_nbr(d, iface, &dst, i, TX_NBR_QUERY, at += 1010);
     d->fetch.started = now; /* the timeout counts from here, plus a second per page */
   } else if (pg.pages != d->fetch.pages || strcmp(pg.nbr, d->fetch.nbr) != 0) {
     d->fetch.active = 0; /* the set changed under us: try again later */
@@ -391,61 +428,160 @@ static void handle_nbr_page(chum_disc *d, int iface, const chum_net_addr *src, c
                     (const char(*)[CHUM_HEX64_SIZE])d->fetch.set, d->fetch.n);
 }
 
-static int rate_ok(chum_disc *d, const chum_net_addr *src, uint64_t now) {
-  /* §2: answer at most one request per source per second */
+/* At most one answer per source per |gap| ms (a ring of the last NBR_RATE_SLOTS sources). */
+static int rate_ok(rate_slot *slots, size_t *next, const chum_net_addr *src, uint64_t gap,
+                   uint64_t now) {
   for (size_t i = 0; i < NBR_RATE_SLOTS; i++)
-    if (d->rate[i].at && memcmp(d->rate[i].src.ip, src->ip, 16) == 0 &&
-        d->rate[i].src.family == src->family) {
-      if (now - d->rate[i].at < 1000) return 0;
-      d->rate[i].at = now;
+    if (slots[i].at && memcmp(slots[i].src.ip, src->ip, 16) == 0 &&
+        slots[i].src.family == src->family) {
+      if (now - slots[i].at < gap) return 0;
+      slots[i].at = now;
       return 1;
     }
-  d->rate[d->rate_next].src = *src;
-  d->rate[d->rate_next].at = now;
-  d->rate_next = (d->rate_next + 1) % NBR_RATE_SLOTS;
+  slots[*next].src = *src;
+  slots[*next].at = now;
+  *next = (*next + 1) % NBR_RATE_SLOTS;
   return 1;
+}
+
+/* ---- round-trip time: echo probes on the presence socket -------------------------------------- */
+
+static uint64_t clock_us(chum_disc *d, uint64_t now) {
+  return d->s.clock_us ? d->s.clock_us(d->s.rand_user) : now * 1000u;
+}
+
+/* A verified presence from |inst| at |src|: probe it (first soon, then every period). */
+static void rtt_track(chum_disc *d, int iface, const char *inst, const chum_net_addr *src,
+                      int offline, uint64_t now) {
+  rtt_probe *free_slot = NULL;
+  for (size_t i = 0; i < CHUM_MAX_PEERS; i++) {
+    rtt_probe *r = &d->rtt[i];
+    if (strcmp(r->inst, inst) == 0) {
+      if (offline) {
+        memset(r, 0, sizeof *r);
+      } else if (memcmp(r->addr.ip, src->ip, 16) != 0 || r->iface != iface) {
+        r->addr = *src; /* moved: a pending answer from the old address no longer counts */
+        r->iface = iface;
+        r->outstanding = 0;
+      }
+      return;
+    }
+    if (!r->inst[0] && !free_slot) free_slot = r;
+  }
+  if (offline || !free_slot || !d->s.rtt) return;
+  memset(free_slot, 0, sizeof *free_slot);
+  memcpy(free_slot->inst, inst, CHUM_HEX64_SIZE);
+  free_slot->iface = iface;
+  free_slot->addr = *src;
+  free_slot->next_ms = now + rnd(d, 201); /* soon, spread over 200 ms */
+}
+
+static void handle_echo(chum_disc *d, int iface, const chum_net_addr *src, const uint8_t *in,
+                        size_t len, uint64_t now) {
+  if (len != CHUM_ECHO_LEN || src->port != CHUM_PRESENCE_PORT) {
+    d->stats.malformed++; /* probes come from port 49497, as presence does */
+    return;
+  }
+  if (in[0] == CHUM_ECHO_REQUEST) {
+    /* answer anyone (same size: no amplification), at most one per source per 100 ms */
+    if (!rate_ok(d->echo_rate, &d->echo_rate_next, src, CHUM_DISC_ECHO_GAP_MS, now)) return;
+    nbr_tx *q = queue_nbr(d, iface, src, 0, TX_ECHO_REPLY, now);
+    if (q) memcpy(q->token, in + 1, 8);
+    return;
+  }
+  for (size_t i = 0; i < CHUM_MAX_PEERS; i++) {
+    rtt_probe *r = &d->rtt[i];
+    if (!r->inst[0] || !r->outstanding || memcmp(r->token, in + 1, 8) != 0 ||
+        memcmp(r->addr.ip, src->ip, 16) != 0)
+      continue;
+    uint64_t t = clock_us(d, now);
+    uint64_t sample = t > r->sent_us ? t - r->sent_us : 0;
+    r->outstanding = 0;
+    d->stats.echo_rx++;
+    chum_peer_table_set_rtt(d->peers, r->inst, sample > UINT32_MAX ? UINT32_MAX : (uint32_t)sample);
+    return;
+  }
+}
+
+static int build_echo(chum_disc *d, rtt_probe *r, uint8_t *out, size_t cap, uint64_t now) {
+  if (cap < CHUM_ECHO_LEN) return CHUM_ERR_NOBUF;
+  /* a fresh token per probe: a counter and randomness, so late or forged answers do not match */
+  uint32_t c = ++d->echo_count, x = rnd(d, UINT32_MAX);
+  for (int k = 0; k < 4; k++) {
+    r->token[k] = (uint8_t)(c >> (8 * k));
+    r->token[4 + k] = (uint8_t)(x >> (8 * k));
+  }
+  out[0] = CHUM_ECHO_REQUEST;
+  memcpy(out + 1, r->token, 8);
+  r->outstanding = 1;
+  r->sent_ms = now;
+  r->sent_us = clock_us(d, now);
+  r->next_ms = now + CHUM_DISC_RTT_PERIOD_MS + rnd(d, 1001);
+  return CHUM_ECHO_LEN;
+}
+
+static void rtt_tick(chum_disc *d, uint64_t now) {
+  for (size_t i = 0; i < CHUM_MAX_PEERS; i++) {
+    rtt_probe *r = &d->rtt[i];
+    if (!r->inst[0]) continue;
+    const chum_peer *p = chum_peer_table_find(d->peers, r->inst);
+    if (!p || !p->paths[CHUM_PATH_UDP].used) { /* no UDP path any more: stop probing */
+      memset(r, 0, sizeof *r);
+      continue;
+    }
+    if (r->outstanding && now >= r->sent_ms + CHUM_DISC_RTT_TIMEOUT_MS) {
+      r->outstanding = 0;
+      d->stats.rtt_lost++;
+    }
+  }
 }
 
 static void sync_mdns(chum_disc *d, uint64_t now) {
   static chum_mdns_peer mp[CHUM_MAX_PEERS];
   for (size_t i = 0; i < d->niface; i++) {
     disc_iface *f = &d->ifaces[i];
-    if (!f->mdns) continue;
-    /* only when the browser's cache changed (expiry of the copied paths is the table's job) */
-    uint32_t gen = chum_mdns_generation(f->mdns);
-    if (f->mdns_synced && gen == f->mdns_synced_gen) continue;
-    f->mdns_synced = 1;
-    f->mdns_synced_gen = gen;
-    size_t n = chum_mdns_peers(f->mdns, mp, CHUM_MAX_PEERS, now);
-    for (size_t k = 0; k < n; k++) {
-      chum_mdns_peer *x = &mp[k];
-      if (strcmp(x->inst, d->s.id.inst) == 0) continue;
-      uint8_t pk[32];
-      int has_pk = chum_hex_decode(x->pk_hex, strlen(x->pk_hex), pk, 32) == 0;
-      char addr[48] = "", url[200] = "";
-      if (x->addr.family) {
-        chum_net_addr_str(&x->addr, addr, sizeof addr);
-        const char *scheme = has_cap(x->caps, "wss") ? "wss" : "ws";
-        if (x->addr.family == 6) snprintf(url, sizeof url, "%s://[%s]:%u%s", scheme, addr, x->port, x->ws_path);
-        else snprintf(url, sizeof url, "%s://%s:%u%s", scheme, addr, x->port, x->ws_path);
+    for (int fam = 0; fam < 2; fam++) {
+      if (!f->mdns[fam]) continue;
+      /* only when the browser's cache changed (expiry of the copied paths is the table's job) */
+      uint32_t gen = chum_mdns_generation(f->mdns[fam]);
+      if (f->mdns_synced[fam] && gen == f->mdns_synced_gen[fam]) continue;
+      f->mdns_synced[fam] = 1;
+      f->mdns_synced_gen[fam] = gen;
+      size_t n = chum_mdns_peers(f->mdns[fam], mp, CHUM_MAX_PEERS, now);
+      for (size_t k = 0; k < n; k++) {
+        chum_mdns_peer *x = &mp[k];
+        if (strcmp(x->inst, d->s.id.inst) == 0) continue;
+        uint8_t pk[32];
+        int has_pk = chum_hex_decode(x->pk_hex, strlen(x->pk_hex), pk, 32) == 0;
+        char addr[48] = "", url[200] = "";
+        if (x->addr.family) {
+          chum_net_addr_str(&x->addr, addr, sizeof addr);
+          const char *scheme = has_cap(x->caps, "wss") ? "wss" : "ws";
+          if (x->addr.family == 6 && x->addr.ip[0] == 0xfe && (x->addr.ip[1] & 0xc0) == 0x80)
+            /* link-local: only valid with its zone, the interface we heard it on (RFC 6874) */
+            snprintf(url, sizeof url, "%s://[%s%%25%s]:%u%s", scheme, addr, f->name, x->port, x->ws_path);
+          else if (x->addr.family == 6)
+            snprintf(url, sizeof url, "%s://[%s]:%u%s", scheme, addr, x->port, x->ws_path);
+          else snprintf(url, sizeof url, "%s://%s:%u%s", scheme, addr, x->port, x->ws_path);
+        }
+        chum_peer_update u;
+        memset(&u, 0, sizeof u);
+        u.source = CHUM_PATH_MDNS;
+        u.inst = x->inst;
+        u.person = chum_is_hash_hex(x->person, strlen(x->person)) ? x->person : NULL;
+        u.pk = has_pk ? pk : NULL;
+        u.name = x->instance_name;
+        u.addr = addr;
+        u.url = url;
+        u.iface = f->name;
+        u.caps = x->caps;
+        u.port = x->port;
+        u.expiry_ms = x->expiry_ms;
+        u.offline = x->gone;
+        const chum_peer *p = chum_peer_table_find(d->peers, x->inst);
+        if (x->gone && (!p || !p->paths[CHUM_PATH_MDNS].used)) continue;
+        chum_peer_table_update(d->peers, &u, now);
       }
-      chum_peer_update u;
-      memset(&u, 0, sizeof u);
-      u.source = CHUM_PATH_MDNS;
-      u.inst = x->inst;
-      u.person = chum_is_hash_hex(x->person, strlen(x->person)) ? x->person : NULL;
-      u.pk = has_pk ? pk : NULL;
-      u.name = x->instance_name;
-      u.addr = addr;
-      u.url = url;
-      u.iface = f->name;
-      u.caps = x->caps;
-      u.port = x->port;
-      u.expiry_ms = x->expiry_ms;
-      u.offline = x->gone;
-      const chum_peer *p = chum_peer_table_find(d->peers, x->inst);
-      if (x->gone && (!p || !p->paths[CHUM_PATH_MDNS].used)) continue;
-      chum_peer_table_update(d->peers, &u, now);
     }
   }
 }
@@ -520,6 +656,7 @@ static void handle_presence(chum_disc *d, int iface, const chum_net_addr *src, c
   int rc = chum_peer_table_update(d->peers, &u, now);
   if (rc == CHUM_ERR_PROTO) d->stats.stale++;
   else if (rc == CHUM_ERR_AUTH) d->stats.impersonation++;
+  if (rc == 0) rtt_track(d, iface, p.inst, src, u.offline, now);
   if (rc == 0 && !u.offline) maybe_fetch(d, iface, &p, src, now);
 }
 
@@ -528,10 +665,11 @@ int chum_disc_recv(chum_disc *d, int iface, chum_disc_proto proto, const chum_ne
   if (iface < 0 || (size_t)iface >= d->niface || !src || !in) return CHUM_ERR_INVAL;
   if (d->stopped) return 0;
   disc_iface *f = &d->ifaces[iface];
-  if (proto == CHUM_DISC_MDNS) {
-    if (!f->mdns) return 0;
+  if (proto == CHUM_DISC_MDNS || proto == CHUM_DISC_MDNS6) {
+    chum_mdns *m = f->mdns[proto == CHUM_DISC_MDNS6];
+    if (!m) return 0;
     d->stats.mdns_rx++;
-    int rc = chum_mdns_recv(f->mdns, in, len, src, ip_ttl, now);
+    int rc = chum_mdns_recv(m, in, len, src, ip_ttl, now);
     if (rc != 0) d->stats.mdns_malformed++;
     sync_mdns(d, now);
     return rc;
@@ -550,11 +688,16 @@ int chum_disc_recv(chum_disc *d, int iface, chum_disc_proto proto, const chum_ne
       d->stats.malformed++;
       return CHUM_ERR_PROTO;
     }
-    if (has_cap(d->s.id.caps, "topo") && rate_ok(d, src, now)) queue_nbr(d, iface, src, page, 1, now);
+    if (has_cap(d->s.id.caps, "topo") && rate_ok(d->rate, &d->rate_next, src, 1000, now))
+      queue_nbr(d, iface, src, page, TX_NBR_PAGE, now);
     return 0;
   }
   case CHUM_NBR_RESPONSE:
     handle_nbr_page(d, iface, src, in, len, now);
+    return 0;
+  case CHUM_ECHO_REQUEST:
+  case CHUM_ECHO_RESPONSE:
+    handle_echo(d, iface, src, in, len, now);
     return 0;
   default:
     return 0; /* §1: other LAMA services are ignored */
@@ -661,26 +804,48 @@ int chum_disc_send(chum_disc *d, chum_disc_tx *tx, uint8_t *out, size_t cap, uin
     nbr_tx q = d->nbrq[k];
     d->nnbrq--;
     memmove(&d->nbrq[k], &d->nbrq[k + 1], (d->nnbrq - k) * sizeof d->nbrq[0]);
-    int len = q.response ? build_nbr_page(d, q.page, out, cap, now)
-                         : chum_nbr_query_encode(q.page, out, cap);
+    int len;
+    if (q.kind == TX_ECHO_REPLY) {
+      if (cap < CHUM_ECHO_LEN) continue;
+      out[0] = CHUM_ECHO_RESPONSE;
+      memcpy(out + 1, q.token, 8);
+      len = CHUM_ECHO_LEN;
+    } else {
+      len = q.kind == TX_NBR_PAGE ? build_nbr_page(d, q.page, out, cap, now)
+                                  : chum_nbr_query_encode(q.page, out, cap);
+    }
     if (len <= 0) continue;
     tx->iface = q.iface;
     tx->proto = CHUM_DISC_PRESENCE;
     tx->dst = q.dst;
-    d->stats.nbr_tx++;
+    if (q.kind == TX_ECHO_REPLY) d->stats.echo_tx++;
+    else d->stats.nbr_tx++;
+    return len;
+  }
+  for (size_t i = 0; i < CHUM_MAX_PEERS && !d->stopped; i++) {
+    rtt_probe *r = &d->rtt[i];
+    if (!r->inst[0] || r->outstanding || r->next_ms > now) continue;
+    int len = build_echo(d, r, out, cap, now);
+    if (len <= 0) continue;
+    tx->iface = r->iface;
+    tx->proto = CHUM_DISC_PRESENCE;
+    tx->dst = r->addr;
+    d->stats.echo_tx++;
     return len;
   }
   for (size_t i = 0; i < d->niface; i++) {
     disc_iface *f = &d->ifaces[i];
-    if (!f->mdns) continue;
-    chum_net_addr dst;
-    int len = chum_mdns_send(f->mdns, out, cap, &dst, now);
-    if (len > 0) {
-      tx->iface = (int)i;
-      tx->proto = CHUM_DISC_MDNS;
-      tx->dst = dst;
-      d->stats.mdns_tx++;
-      return len;
+    for (int fam = 0; fam < 2; fam++) {
+      if (!f->mdns[fam]) continue;
+      chum_net_addr dst;
+      int len = chum_mdns_send(f->mdns[fam], out, cap, &dst, now);
+      if (len > 0) {
+        tx->iface = (int)i;
+        tx->proto = fam ? CHUM_DISC_MDNS6 : CHUM_DISC_MDNS;
+        tx->dst = dst;
+        d->stats.mdns_tx++;
+        return len;
+      }
     }
   }
   return 0;
@@ -688,9 +853,11 @@ int chum_disc_send(chum_disc *d, chum_disc_tx *tx, uint8_t *out, size_t cap, uin
 
 void chum_disc_tick(chum_disc *d, uint64_t now) {
   for (size_t i = 0; i < d->niface; i++)
-    if (d->ifaces[i].mdns) chum_mdns_tick(d->ifaces[i].mdns, now);
+    for (int fam = 0; fam < 2; fam++)
+      if (d->ifaces[i].mdns[fam]) chum_mdns_tick(d->ifaces[i].mdns[fam], now);
   sync_mdns(d, now);
   chum_peer_table_tick(d->peers, now);
+  rtt_tick(d, now);
   if (d->fetch.active && now - d->fetch.started > NBR_FETCH_TIMEOUT_MS + 1010ull * d->fetch.pages)
     d->fetch.active = 0;
   next_fetch(d, now);
@@ -747,15 +914,22 @@ uint64_t chum_disc_deadline(const chum_disc *d) {
     const disc_iface *f = &d->ifaces[i];
     if (f->offline_pending) return 0;
     if (f->next_presence < t) t = f->next_presence;
-    if (f->mdns) {
-      uint64_t m = chum_mdns_deadline(f->mdns);
-      if (m < t) t = m;
-    }
+    for (int fam = 0; fam < 2; fam++)
+      if (f->mdns[fam]) {
+        uint64_t m = chum_mdns_deadline(f->mdns[fam]);
+        if (m < t) t = m;
+      }
   }
   for (size_t k = 0; k < d->nnbrq; k++)
     if (d->nbrq[k].at < t) t = d->nbrq[k].at;
   uint64_t p = chum_peer_table_deadline(d->peers);
   if (p < t) t = p;
+  for (size_t i = 0; i < CHUM_MAX_PEERS && !d->stopped; i++) {
+    const rtt_probe *r = &d->rtt[i];
+    if (!r->inst[0]) continue;
+    uint64_t at = r->outstanding ? r->sent_ms + CHUM_DISC_RTT_TIMEOUT_MS : r->next_ms;
+    if (at < t) t = at;
+  }
   if (d->fetch.active && d->fetch.started + NBR_FETCH_TIMEOUT_MS + 1010ull * d->fetch.pages + 1 < t)
     t = d->fetch.started + NBR_FETCH_TIMEOUT_MS + 1010ull * d->fetch.pages + 1;
   for (size_t i = 0; i < d->nlama; i++)
@@ -793,9 +967,13 @@ char *chum_disc_snapshot_json(const chum_disc *d, uint64_t now, uint64_t wall_ms
   for (size_t i = 0; i < d->niface; i++) {
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "name", d->ifaces[i].name);
-    if (d->ifaces[i].mdns) {
-      cJSON_AddStringToObject(f, "mdnsInstance", chum_mdns_instance_name(d->ifaces[i].mdns));
-      cJSON_AddStringToObject(f, "mdnsHost", chum_mdns_host_name(d->ifaces[i].mdns));
+    const chum_mdns *m = d->ifaces[i].mdns[0] ? d->ifaces[i].mdns[0] : d->ifaces[i].mdns[1];
+    if (m) {
+      cJSON_AddStringToObject(f, "mdnsInstance", chum_mdns_instance_name(m));
+      cJSON_AddStringToObject(f, "mdnsHost", chum_mdns_host_name(m));
+      cJSON *fams = cJSON_AddArrayToObject(f, "mdns");
+      if (d->ifaces[i].mdns[0]) cJSON_AddItemToArray(fams, cJSON_CreateString("ipv4"));
+      if (d->ifaces[i].mdns[1]) cJSON_AddItemToArray(fams, cJSON_CreateString("ipv6"));
     }
     cJSON *as = cJSON_AddArrayToObject(f, "addresses");
     for (size_t k = 0; k < d->ifaces[i].naddrs; k++) {
@@ -844,8 +1022,14 @@ char *chum_disc_snapshot_json(const chum_disc *d, uint64_t now, uint64_t wall_ms
     cJSON_AddStringToObject(o, "nbr", p->nbr);
     add_u64(o, "lastSeenMsAgo", now > p->last_seen_ms ? now - p->last_seen_ms : 0);
     add_u64(o, "firstSeenAt", wall_ms - (now - p->first_seen_ms));
-    if (p->rtt_ms) add_u64(o, "rttMs", p->rtt_ms);
-    else cJSON_AddNullToObject(o, "rttMs");
+    if (p->rtt_us) { /* ms with µs precision */
+      cJSON_AddNumberToObject(o, "rttMs", (double)p->rtt_us / 1000.0);
+      cJSON_AddNumberToObject(o, "rttLastMs", (double)p->rtt_last_us / 1000.0);
+    } else {
+      cJSON_AddNullToObject(o, "rttMs");
+      cJSON_AddNullToObject(o, "rttLastMs");
+    }
+    add_u64(o, "rttSamples", p->rtt_samples);
     if (chum_topology_is_origin(d->topo, p->inst)) {
       size_t m = chum_topology_neighbours(d->topo, p->inst, set, CHUM_MAX_PEERS * 2);
       cJSON *a = cJSON_AddArrayToObject(o, "neighbours");
@@ -870,7 +1054,7 @@ char *chum_disc_snapshot_json(const chum_disc *d, uint64_t now, uint64_t wall_ms
 #define S(f) add_u64(st, #f, s->f)
   S(presence_rx); S(presence_tx); S(malformed); S(unsigned_rx); S(bad_sig); S(stale);
   S(impersonation); S(own); S(lama_plain); S(nbr_rx); S(nbr_tx); S(mdns_rx);
-  S(mdns_malformed); S(mdns_tx);
+  S(mdns_malformed); S(mdns_tx); S(echo_rx); S(echo_tx); S(rtt_lost);
 #undef S
   char *out = cJSON_PrintUnformatted(root);
   cJSON_Delete(root);

@@ -35,6 +35,7 @@ struct chum_mdns {
   chum_mdns_service svc;
   char service_type[96], browse_type[96];
   int advertise;
+  int ipv6; /* send to ff02::fb instead of 224.0.0.251 */
   uint32_t (*rand_fn)(void *, uint32_t);
   void *rand_user;
   chum_mdns_state state;
@@ -188,6 +189,8 @@ int chum_mdns_new(chum_mdns **out, const chum_mdns_service *svc, const char *ser
 }
 
 void chum_mdns_free(chum_mdns *m) { free(m); }
+
+void chum_mdns_use_ipv6(chum_mdns *m, int on) { m->ipv6 = on != 0; }
 
 chum_mdns_state chum_mdns_get_state(const chum_mdns *m) { return m->state; }
 const char *chum_mdns_instance_name(const chum_mdns *m) { return m->inst_label; }
@@ -564,11 +567,18 @@ int chum_mdns_recv(chum_mdns *m, const uint8_t *in, size_t len, const chum_net_a
 
 /* ---- output ---------------------------------------------------------------------------------- */
 
-static void mdns_group(chum_net_addr *dst) {
+static void mdns_group(const chum_mdns *m, chum_net_addr *dst) {
   memset(dst, 0, sizeof *dst);
-  dst->family = 4;
-  dst->ip[0] = 224;
-  dst->ip[3] = 251;
+  if (m->ipv6) { /* RFC 6762 §3: ff02::fb */
+    dst->family = 6;
+    dst->ip[0] = 0xff;
+    dst->ip[1] = 0x02;
+    dst->ip[15] = 0xfb;
+  } else {
+    dst->family = 4;
+    dst->ip[0] = 224;
+    dst->ip[3] = 251;
+  }
   dst->port = 5353;
 }
 
@@ -726,7 +736,7 @@ int chum_mdns_send(chum_mdns *m, uint8_t *out, size_t cap, chum_net_addr *dst, u
     m->stats.tx++;
     return len;
   }
-  mdns_group(dst);
+  mdns_group(m, dst);
   int len = 0;
   if (m->goodbye_pending) {
     m->goodbye_pending = 0;
@@ -836,16 +846,20 @@ size_t chum_mdns_peers(const chum_mdns *m, chum_mdns_peer *out, size_t cap, uint
     if (srv->expires < x->expiry_ms) x->expiry_ms = srv->expires;
     if (txt->expires < x->expiry_ms) x->expiry_ms = txt->expires;
     x->gone = (uint8_t)(p->gone || srv->gone || txt->gone);
+    int best = 0;
     for (size_t k = 0; k < CHUM_MDNS_CACHE_SIZE; k++) {
       const cache_entry *o = &m->cache[k];
       if (!o->used || o->expires <= now || chum_dns_name_cmp(o->rec.name, srv->rec.target) != 0)
         continue;
-      if (o->rec.type == CHUM_DNS_A && x->addr.family != 4) {
-        x->addr.family = 4;
-        memcpy(x->addr.ip, o->rec.addr, 4);
-      } else if (o->rec.type == CHUM_DNS_AAAA && x->addr.family == 0) {
-        x->addr.family = 6;
-        memcpy(x->addr.ip, o->rec.addr, 16);
+      /* preference: IPv4, then a routable IPv6 address, then a link-local one (fe80::/10) */
+      int rank = o->rec.type == CHUM_DNS_A ? 3
+                 : o->rec.type != CHUM_DNS_AAAA ? 0
+                 : (o->rec.addr[0] == 0xfe && (o->rec.addr[1] & 0xc0) == 0x80) ? 1 : 2;
+      if (rank > best) {
+        best = rank;
+        memset(&x->addr, 0, sizeof x->addr);
+        x->addr.family = rank == 3 ? 4 : 6;
+        memcpy(x->addr.ip, o->rec.addr, rank == 3 ? 4 : 16);
       }
     }
     x->addr.port = x->port;

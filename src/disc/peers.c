@@ -348,6 +348,19 @@ int chum_peer_table_set_connected(chum_peer_table *t, const char *inst, int conn
   return 0;
 }
 
+int chum_peer_table_set_rtt(chum_peer_table *t, const char *inst, uint32_t sample_us) {
+  int i = inst ? find_idx(t, inst) : -1;
+  if (i < 0) return CHUM_ERR_NOTFOUND;
+  chum_peer *p = &t->peers[i];
+  if (sample_us == 0) sample_us = 1; /* 0 means unknown */
+  /* RFC 6298 §2: SRTT = 7/8 SRTT + 1/8 sample; the first sample as is */
+  p->rtt_us = p->rtt_us ? (uint32_t)(((uint64_t)p->rtt_us * 7 + sample_us) / 8) : sample_us;
+  if (p->rtt_us == 0) p->rtt_us = 1;
+  p->rtt_last_us = sample_us;
+  p->rtt_samples++;
+  return 0;
+}
+
 size_t chum_peer_table_neighbours(const chum_peer_table *t, char (*out)[CHUM_HEX64_SIZE],
                                   size_t cap) {
   size_t n = 0;

@@ -6,7 +6,8 @@
 #  1. three nodes discover each other by UDP presence within 1 s of start, and by mDNS;
 #  2. a killed node (SIGKILL: no goodbye) disappears after the 15 s expiry;
 #  3. the restarted node is found again at once, with a higher boot counter;
-#  4. chum peers / chum topology read the snapshot; a clean stop removes the peer at once.
+#  4. chum peers / chum topology read the snapshot; a clean stop removes the peer at once;
+#  5. every pair has a round-trip time (UDP echo probes) within a few seconds.
 # Skips (exit 77) without root or `ip netns`.
 set -u
 CHUM=${CHUM:?CHUM must point at the chum binary}
@@ -103,6 +104,16 @@ def latency(i, j):
 worst = max(latency(a, b) for a, b in pairs)
 print(f"discovery latency after start (worst pair): {worst:.0f} ms")
 if worst > 1000: fail(f"discovery took {worst:.0f} ms (> 1 s)")
+# round-trip times: every peer with a UDP path is probed (echo on 49497) soon after it appears
+def rtt(i, j):
+    s = snap(i)
+    p = [x for x in (s or {}).get("peers", []) if x["inst"] == I[j]]
+    return p[0].get("rttMs") if p else None
+if wait_until(10, lambda: all(isinstance(rtt(a, b), (int, float)) for a, b in pairs)) is None:
+    fail("round-trip times missing: " + str({(a, b): rtt(a, b) for a, b in pairs}))
+worst_rtt = max(rtt(a, b) for a, b in pairs)
+print(f"round-trip times measured for all pairs (worst {worst_rtt:.3f} ms)")
+if not 0 < worst_rtt < 2000: fail(f"implausible round-trip time {worst_rtt} ms")
 w = wait_until(8, lambda: sees(1, 2, "mdns") and sees(2, 1, "mdns"))
 if w is None: fail("nodes 1 and 2 did not find each other by mDNS")
 print(f"mDNS: nodes 1 and 2 resolved each other ({(now()-t0)*1000:.0f} ms after start)")
@@ -116,7 +127,8 @@ for x in p.values():
     if x["trust"] != "self-signed" or x["state"] != "discovered" or len(x["person"]) != 64: fail(x)
     if not any(y["source"] == "udp" and y["url"].startswith("ws://10.77.0.") for y in x["paths"]): fail(x)
 out = subprocess.run([chum, "--dir", f"{tmp}/n1", "peers"], capture_output=True, text=True)
-if out.returncode != 0 or "self-signed" not in out.stdout: fail("chum peers (text): " + out.stdout + out.stderr)
+if out.returncode != 0 or "self-signed" not in out.stdout or "ms " not in out.stdout:
+    fail("chum peers (text): " + out.stdout + out.stderr)
 print(out.stdout)
 def topo_ok():
     out = subprocess.run([chum, "--dir", f"{tmp}/n1", "topology", "--json"], capture_output=True, text=True)

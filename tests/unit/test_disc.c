@@ -35,7 +35,7 @@ static void make_identity(int n, chum_disc_identity *id) {
   hex_of("inst", n, id->inst);
   hex_of("person", n, id->person);
   uint8_t seed[32], pk[32], xsk[32];
-  char s[16];
+  char s[24];
   snprintf(s, sizeof s, "sign-%d", n);
   chum_sha256(s, strlen(s), seed);
   chum_ed25519_from_seed(pk, id->sign_sk, seed);
@@ -934,28 +934,49 @@ TEST(topology_merge_and_render) {
 typedef struct lan {
   chum_disc *d[MAXN];
   chum_disc_identity id[MAXN];
-  chum_net_addr addr[MAXN];
+  chum_net_addr addr[MAXN];  /* IPv4 (family 0: none) */
+  chum_net_addr addr6[MAXN]; /* IPv6 (family 0: none) */
   int up[MAXN];
   size_t n;
   uint64_t now;
   int drop_presence; /* test hook: lose all presence datagrams */
+  int drop_echo;     /* test hook: lose echo answers (0x34) */
+  int custom;        /* use the settings below instead of presence + mDNS over IPv4 */
+  int presence, mdns, mdns6, rtt;
+  uint32_t mdns6_tx; /* datagrams the IPv6 instances sent, all to ff02::fb or unicast v6 */
+  uint32_t bad_mdns6_dst;
 } lan;
+
+static uint64_t g_us_extra; /* the fake µs clock runs ahead of now × 1000 by this */
+static uint64_t g_lan_now;
+static uint64_t fake_us(void *user) {
+  (void)user;
+  return g_lan_now * 1000 + g_us_extra;
+}
 
 static void lan_start(lan *l, size_t i) {
   chum_disc_settings s;
   memset(&s, 0, sizeof s);
   s.id = l->id[i];
-  s.presence = 1;
-  s.mdns = 1;
+  s.presence = l->custom ? l->presence : 1;
+  s.mdns = l->custom ? l->mdns : 1;
+  s.mdns6 = l->custom ? l->mdns6 : 0;
+  s.rtt = l->custom ? l->rtt : 0;
   s.rand_fn = fake_rand;
   s.wall_ms = fake_wall;
+  s.clock_us = fake_us;
   if (chum_disc_new(&l->d[i], &s, l->now) != 0) return;
-  chum_disc_add_iface(l->d[i], "eth0", &l->addr[i], 1, l->now);
+  chum_net_addr a[2];
+  size_t na = 0;
+  if (l->addr[i].family) a[na++] = l->addr[i];
+  if (l->addr6[i].family) a[na++] = l->addr6[i];
+  chum_disc_add_iface(l->d[i], "eth0", a, na, l->now);
   l->up[i] = 1;
 }
 
 static void lan_step(lan *l) {
   uint8_t pkt[1600];
+  g_lan_now = l->now;
   for (size_t i = 0; i < l->n; i++) {
     if (!l->up[i]) continue;
     chum_disc_tick(l->d[i], l->now);
@@ -963,13 +984,23 @@ static void lan_step(lan *l) {
       chum_disc_tx tx;
       int len = chum_disc_send(l->d[i], &tx, pkt, sizeof pkt, l->now);
       if (len <= 0) break;
-      if (tx.proto == CHUM_DISC_PRESENCE && l->drop_presence) continue;
-      chum_net_addr src = l->addr[i];
+      if (tx.proto == CHUM_DISC_PRESENCE && l->drop_presence && pkt[0] == CHUM_LAMA_SERVICE_DISCOVERY)
+        continue;
+      if (pkt[0] == CHUM_ECHO_RESPONSE && tx.proto == CHUM_DISC_PRESENCE && l->drop_echo) continue;
+      int v6 = tx.proto == CHUM_DISC_MDNS6;
+      if (v6) {
+        l->mdns6_tx++;
+        if (tx.dst.family != 6) l->bad_mdns6_dst++;
+      }
+      chum_net_addr src = v6 ? l->addr6[i] : l->addr[i];
       src.port = tx.proto == CHUM_DISC_PRESENCE ? CHUM_PRESENCE_PORT : 5353;
-      int group = tx.dst.ip[0] == 255 || tx.dst.ip[0] == 224;
+      int group = tx.dst.ip[0] == 255 || tx.dst.ip[0] == 224 || tx.dst.ip[0] == 0xff;
+      g_us_extra += 150; /* each datagram "takes" 150 µs */
       for (size_t k = 0; k < l->n; k++) {
         if (!l->up[k]) continue;
-        if (!group && memcmp(tx.dst.ip, l->addr[k].ip, 4) != 0) continue;
+        const chum_net_addr *to = v6 ? &l->addr6[k] : &l->addr[k];
+        if (!to->family) continue; /* no address of that family: not on that network */
+        if (!group && memcmp(tx.dst.ip, to->ip, 16) != 0) continue;
         chum_disc_recv(l->d[k], 0, tx.proto, &src, 255, pkt, (size_t)len, l->now);
       }
     }
@@ -1097,6 +1128,179 @@ TEST(engine_ten_nodes_multi_page_topology) {
   for (size_t i = 0; i < l.n; i++) chum_disc_free(l.d[i]);
 }
 
+/* mDNS over IPv6 only (no presence, no IPv4 mDNS): ff02::fb, AAAA records, v6 URLs. */
+TEST(engine_mdns_over_ipv6) {
+  lan l;
+  memset(&l, 0, sizeof l);
+  l.n = 3;
+  l.custom = 1;
+  l.mdns6 = 1;
+  for (size_t i = 0; i < l.n; i++) {
+    make_identity(60 + (int)i, &l.id[i]);
+    char a[48];
+    /* node 2 has only a link-local address */
+    snprintf(a, sizeof a, i == 2 ? "fe80::%u" : "fd77::%u", (unsigned)(i + 1));
+    chum_net_addr_parse(a, 0, &l.addr6[i]);
+    lan_start(&l, i);
+  }
+  lan_run(&l, 4000);
+  for (size_t a = 0; a < l.n; a++) {
+    CHECK_EQ(chum_peer_table_count(chum_disc_peers(l.d[a])), 2);
+    for (size_t b = 0; b < l.n; b++)
+      if (a != b) CHECK(sees(&l, a, b, CHUM_PATH_MDNS));
+  }
+  CHECK(l.mdns6_tx > 0);
+  CHECK_EQ(l.bad_mdns6_dst, 0);
+  const chum_peer *p = chum_peer_table_find(chum_disc_peers(l.d[0]), l.id[1].inst);
+  REQUIRE(p);
+  CHECK_STR(p->paths[CHUM_PATH_MDNS].addr, "fd77::2");
+  CHECK_STR(p->paths[CHUM_PATH_MDNS].url, "ws://[fd77::2]:8765/chum");
+  CHECK_EQ(p->trust, CHUM_TRUST_HINT);
+  p = chum_peer_table_find(chum_disc_peers(l.d[0]), l.id[2].inst);
+  REQUIRE(p);
+  CHECK_STR(p->paths[CHUM_PATH_MDNS].url, "ws://[fe80::3%25eth0]:8765/chum"); /* RFC 6874 zone */
+  char *snap = chum_disc_snapshot_json(l.d[0], l.now, g_wall);
+  REQUIRE(snap);
+  CHECK(strstr(snap, "\"mdns\":[\"ipv6\"]") != NULL);
+  free(snap);
+  /* a clean stop says goodbye over IPv6 too: the others drop the node within ~1 s */
+  chum_disc_stop(l.d[1], l.now);
+  lan_step(&l);
+  chum_disc_free(l.d[1]);
+  l.up[1] = 0;
+  lan_run(&l, l.now + 1500);
+  CHECK(chum_peer_table_find(chum_disc_peers(l.d[0]), l.id[1].inst) == NULL);
+  for (size_t i = 0; i < l.n; i++)
+    if (l.up[i]) chum_disc_free(l.d[i]);
+}
+
+/* Dual stack: both instances run; a peer is one entry with its IPv4 address preferred. */
+TEST(engine_mdns_dual_stack) {
+  lan l;
+  memset(&l, 0, sizeof l);
+  l.n = 2;
+  l.custom = 1;
+  l.mdns = l.mdns6 = 1;
+  for (size_t i = 0; i < l.n; i++) {
+    make_identity(70 + (int)i, &l.id[i]);
+    char a[48];
+    snprintf(a, sizeof a, "10.9.1.%u", (unsigned)(i + 1));
+    chum_net_addr_parse(a, 0, &l.addr[i]);
+    snprintf(a, sizeof a, "fd77::%u", (unsigned)(i + 1));
+    chum_net_addr_parse(a, 0, &l.addr6[i]);
+    lan_start(&l, i);
+  }
+  lan_run(&l, 4000);
+  CHECK_EQ(chum_peer_table_count(chum_disc_peers(l.d[0])), 1);
+  const chum_peer *p = chum_peer_table_find(chum_disc_peers(l.d[0]), l.id[1].inst);
+  REQUIRE(p);
+  CHECK_STR(p->paths[CHUM_PATH_MDNS].url, "ws://10.9.1.2:8765/chum");
+  CHECK(l.mdns6_tx > 0);
+  CHECK_EQ(l.bad_mdns6_dst, 0);
+  /* the IPv6 instance alone also resolves the peer (the A record comes with the AAAA) */
+  CHECK(chum_disc_get_stats(l.d[0])->mdns_malformed == 0);
+  for (size_t i = 0; i < l.n; i++) chum_disc_free(l.d[i]);
+}
+
+/* Round-trip times: echo probes to every peer with a UDP path, answers matched by token. */
+TEST(engine_rtt_echo) {
+  lan l;
+  memset(&l, 0, sizeof l);
+  l.n = 3;
+  l.custom = 1;
+  l.presence = 1;
+  l.rtt = 1;
+  for (size_t i = 0; i < l.n; i++) {
+    make_identity(80 + (int)i, &l.id[i]);
+    char a[32];
+    snprintf(a, sizeof a, "10.9.2.%u", (unsigned)(i + 1));
+    chum_net_addr_parse(a, 0, &l.addr[i]);
+    lan_start(&l, i);
+  }
+  lan_run(&l, 1000);
+  const chum_peer *p = chum_peer_table_find(chum_disc_peers(l.d[0]), l.id[1].inst);
+  REQUIRE(p);
+  CHECK(p->rtt_samples >= 1); /* the first probe goes out within 200 ms of the first presence */
+  CHECK(p->rtt_us > 0);
+  CHECK(p->rtt_us < 25000); /* ≤ two 10 ms steps plus the fake per-datagram time */
+  lan_run(&l, 1000 + 2 * CHUM_DISC_RTT_PERIOD_MS + 2100);
+  p = chum_peer_table_find(chum_disc_peers(l.d[0]), l.id[1].inst);
+  CHECK(p->rtt_samples >= 3); /* then one per period */
+  CHECK(p->rtt_samples <= 4);
+  CHECK_EQ(chum_disc_get_stats(l.d[0])->rtt_lost, 0);
+  CHECK(chum_disc_get_stats(l.d[0])->echo_rx >= 6); /* answers from both peers */
+  char *snap = chum_disc_snapshot_json(l.d[0], l.now, g_wall);
+  REQUIRE(snap);
+  CHECK(strstr(snap, "\"rttMs\":null") == NULL);
+  CHECK(strstr(snap, "\"rttMs\":") != NULL);
+  free(snap);
+  /* answers lost: counted after the timeout, the last value stays */
+  uint32_t rtt = p->rtt_us, samples = p->rtt_samples;
+  l.drop_echo = 1;
+  lan_run(&l, l.now + CHUM_DISC_RTT_PERIOD_MS + 1000 + CHUM_DISC_RTT_TIMEOUT_MS + 100);
+  p = chum_peer_table_find(chum_disc_peers(l.d[0]), l.id[1].inst);
+  CHECK(chum_disc_get_stats(l.d[0])->rtt_lost >= 2);
+  CHECK_EQ(p->rtt_samples, samples);
+  CHECK_EQ(p->rtt_us, rtt);
+  l.drop_echo = 0;
+  /* answers: only for the outstanding token, from the probed address; requests only from
+   * port 49497, rate-limited per source */
+  chum_disc *d = l.d[0];
+  uint8_t req[CHUM_ECHO_LEN] = {CHUM_ECHO_REQUEST, 1, 2, 3, 4, 5, 6, 7, 8};
+  chum_net_addr src = l.addr[1];
+  src.port = 40000;
+  uint32_t mal = chum_disc_get_stats(d)->malformed;
+  chum_disc_recv(d, 0, CHUM_DISC_PRESENCE, &src, 64, req, sizeof req, l.now);
+  CHECK_EQ(chum_disc_get_stats(d)->malformed, mal + 1);
+  chum_disc_recv(d, 0, CHUM_DISC_PRESENCE, &src, 64, req, 5, l.now); /* short */
+  CHECK_EQ(chum_disc_get_stats(d)->malformed, mal + 2);
+  src.port = CHUM_PRESENCE_PORT;
+  chum_net_addr_parse("10.9.2.77", CHUM_PRESENCE_PORT, &src);
+  for (int k = 0; k < 5; k++) chum_disc_recv(d, 0, CHUM_DISC_PRESENCE, &src, 64, req, sizeof req, l.now);
+  int answers = 0;
+  uint8_t out[1600];
+  chum_disc_tx tx;
+  int len;
+  while ((len = chum_disc_send(d, &tx, out, sizeof out, l.now)) > 0)
+    if (out[0] == CHUM_ECHO_RESPONSE && memcmp(tx.dst.ip, src.ip, 4) == 0) {
+      CHECK_EQ(len, CHUM_ECHO_LEN);
+      CHECK_MEM(out + 1, req + 1, 8);
+      CHECK_EQ(tx.dst.port, CHUM_PRESENCE_PORT);
+      answers++;
+    }
+  CHECK_EQ(answers, 1); /* five requests at once: one answer */
+  uint32_t rx = chum_disc_get_stats(d)->echo_rx;
+  uint8_t forged[CHUM_ECHO_LEN] = {CHUM_ECHO_RESPONSE, 9, 9, 9, 9, 9, 9, 9, 9};
+  src = l.addr[1];
+  src.port = CHUM_PRESENCE_PORT;
+  chum_disc_recv(d, 0, CHUM_DISC_PRESENCE, &src, 64, forged, sizeof forged, l.now);
+  CHECK_EQ(chum_disc_get_stats(d)->echo_rx, rx);
+  CHECK_EQ(chum_peer_table_find(chum_disc_peers(d), l.id[1].inst)->rtt_samples, samples);
+  for (size_t i = 0; i < l.n; i++) chum_disc_free(l.d[i]);
+}
+
+TEST(peer_table_rtt_smoothing) {
+  chum_peer_table *t = NULL;
+  chum_disc_identity a, b;
+  make_identity(90, &a);
+  make_identity(91, &b);
+  REQUIRE(chum_peer_table_new(&t, a.inst, fake_rand, NULL) == 0);
+  CHECK_EQ(chum_peer_table_set_rtt(t, b.inst, 1000), CHUM_ERR_NOTFOUND);
+  chum_peer_update u;
+  upd(&u, CHUM_PATH_UDP, &b, ((uint64_t)1 << 32) | 1);
+  CHECK_EQ(chum_peer_table_update(t, &u, 0), 0);
+  CHECK_EQ(chum_peer_table_find(t, b.inst)->rtt_us, 0);
+  CHECK_EQ(chum_peer_table_set_rtt(t, b.inst, 800), 0);
+  CHECK_EQ(chum_peer_table_find(t, b.inst)->rtt_us, 800); /* the first sample as is */
+  CHECK_EQ(chum_peer_table_set_rtt(t, b.inst, 1600), 0);
+  CHECK_EQ(chum_peer_table_find(t, b.inst)->rtt_us, 900); /* 7/8 · 800 + 1/8 · 1600 */
+  CHECK_EQ(chum_peer_table_find(t, b.inst)->rtt_last_us, 1600);
+  CHECK_EQ(chum_peer_table_set_rtt(t, b.inst, 0), 0); /* sub-µs: never "unknown" */
+  CHECK(chum_peer_table_find(t, b.inst)->rtt_us > 0);
+  CHECK_EQ(chum_peer_table_find(t, b.inst)->rtt_samples, 3);
+  chum_peer_table_free(t);
+}
+
 TEST(engine_counts_bad_input) {
   lan l;
   memset(&l, 0, sizeof l);
@@ -1188,6 +1392,10 @@ int main(void) {
   RUN(topology_merge_and_render);
   RUN(engine_three_nodes_discover_expire_restart);
   RUN(engine_ten_nodes_multi_page_topology);
+  RUN(engine_mdns_over_ipv6);
+  RUN(engine_mdns_dual_stack);
+  RUN(engine_rtt_echo);
+  RUN(peer_table_rtt_smoothing);
   RUN(engine_counts_bad_input);
   RUN(net_addr_text);
   return chum_check_finish();
