@@ -729,7 +729,7 @@ static size_t utf8_cut(const uint8_t *b, size_t n) {
 }
 
 int chum_exporter_stream_read(chum_exporter_stream *st, uint8_t *buf, size_t cap) {
-  if (!st || !buf || cap < 8) return CHUM_ERR_INVAL;
+  if (!st || !buf || cap < 4) return CHUM_ERR_INVAL; /* room for one whole UTF-8 character */
   if (st->done) return 0;
   chum_exporter *e = st->exp;
   size_t have = st->carry_len;

@@ -851,9 +851,13 @@ static int next_binary_chunk(chum_rpc *rpc, int idx) {
   return 1;
 }
 
+#define RPC_TEXT_MIN_READ 64 /* bytes: the smallest read of a text stream's source */
+
 static int next_text_chunk(chum_rpc *rpc, int idx) {
   serving *s = &rpc->serve[idx];
-  while (!s->eof && s->text_len < CHUM_RPC_TEXT_READ_SIZE) {
+  /* Read only with room for a useful piece: a source that returns whole UTF-8 characters
+   * (the chum exporter needs 8 bytes) must never be asked for 1 to 7 bytes. */
+  while (!s->eof && CHUM_RPC_TEXT_READ_SIZE - s->text_len >= RPC_TEXT_MIN_READ) {
     int n = s->src.read(s->src_user, s->text + s->text_len, CHUM_RPC_TEXT_READ_SIZE - s->text_len);
     if (n == CHUM_ERR_AGAIN) break;
     if (n > 0 && (size_t)n > CHUM_RPC_TEXT_READ_SIZE - s->text_len) n = CHUM_ERR_INTERNAL;

@@ -100,7 +100,15 @@ TEST(test_session_one_shot_both_ways) {
   uint8_t *blob = malloc(blen), bh[32], ch[32], adoc[32], bdoc[32];
   for (size_t i = 0; i < blen; i++) blob[i] = (uint8_t)(i * 13);
   fake_add_file(&a.st, CHUM_SYNC_BLOB, blob, blen, bh);
-  const char *text = "Gr\xc3\xbc\xc3\x9f" "e \xf0\x9f\x98\x80 <&>";
+  /* a CLOB of 2-, 3- and 4-byte characters, larger than the rpc's text read buffer: the rpc
+   * once asked the exporter for the 1..7 bytes left in that buffer, which the exporter
+   * refuses, and the stream ended with stream-error (found by the wire replay of chum/large) */
+  const char *head = "Gr\xc3\xbc\xc3\x9f" "e \xf0\x9f\x98\x80 <&> \"q\" \\ "; /* 26 bytes */
+  size_t tlen = strlen(head);
+  char *text = malloc(tlen + 3 * 14000 + 1);
+  memcpy(text, head, tlen);
+  for (int i = 0; i < 14000; i++) memcpy(text + tlen, "\xe2\x82\xac", 3), tlen += 3; /* 16384 is no multiple of 3 */
+  text[tlen] = 0;
   fake_add_file(&a.st, CHUM_SYNC_CLOB, text, strlen(text), ch);
   share_doc(&a, "from alice", bh, ch, b.person, adoc);
   share_doc(&b, "from bob", NULL, NULL, a.person, bdoc);
@@ -118,10 +126,11 @@ TEST(test_session_one_shot_both_ways) {
   const fake_item *f = fake_find(&b.st, CHUM_SYNC_BLOB, bh);
   CHECK(f && f->len == blen && memcmp(f->data, blob, blen) == 0);
   f = fake_find(&b.st, CHUM_SYNC_CLOB, ch);
-  CHECK(f && f->len == strlen(text));
+  CHECK(f && f->len == strlen(text) && memcmp(f->data, text, f->len) == 0);
   chum_rpc_stats st;
   chum_rpc_get_stats(b.rpc, &st);
   CHECK(st.stream_bytes_received == blen + strlen(text));
+  free(text);
   free(blob);
   close_node(&a);
   close_node(&b);
