@@ -58,6 +58,7 @@ int cmd_connect(cli_ctx *ctx, int argc, char **argv) {
   free(peers);
   app_loop_opts o;
   memset(&o, 0, sizeof o);
+  o.mode = APP_MODE_CONNECT;
   o.connect_url = url;
   o.target_pk = key;
   o.retries = (unsigned)retries;

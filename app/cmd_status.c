@@ -1,5 +1,6 @@
 /* chum status: identity, storage, health and metrics of the node (from its state file). */
 #include "cli.h"
+#include "node_run.h"
 
 #include "chum/err.h"
 #include "chum/node.h"
@@ -47,20 +48,26 @@ static bool really_running(const chum_node_state *st, uint64_t now_ms) {
 }
 
 int cmd_status(cli_ctx *ctx, int argc, char **argv) {
-  static const cli_spec spec = {
-      "chum status [--json]",
+  bool line = false;
+  const cli_opt opts[] = {
+      {"line", 0, CLI_OPT_FLAG, NULL, "one line: the running node's peers, sessions, transfer (exit 1 if it is not running)", &line, 0},
+      {0}};
+  const cli_spec spec = {
+      "chum status [--json] [--line]",
       "Show the node's identity, storage (objects, bytes, free space), health (last run,\n"
       "uptime, recent errors) and metrics (messages sent and received, retries,\n"
       "reconnections, average processing time). Figures come from the node's state file\n"
       "(state.json), which the running node keeps up to date; they read zero until the node\n"
-      "has run.",
-      NULL, 0, 0, NULL};
+      "has run. While `chum run` runs (or after it ran), its live state follows: peers, sessions,\n"
+      "objects and bytes in and out, rates, the file being received (run-status.json).",
+      opts, 0, 0, NULL};
   cli_args args;
   int rc = cli_parse(ctx, &spec, argc, argv, &args);
   if (rc != CLI_CONTINUE) return rc;
   chum_node_identity id;
   rc = cli_load_node(ctx, &id);
   if (rc != CLI_OK) return rc;
+  if (line) return app_run_status_line(ctx) ? CLI_OK : CLI_RUNTIME;
 
   chum_node_state st;
   int st_rc = chum_node_state_load(ctx->dir, &st);
@@ -119,11 +126,19 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv) {
            ", \"retries\": %" PRIu64 ", \"reconnections\": %" PRIu64
            ", \"bytesSent\": %" PRIu64 ", \"bytesReceived\": %" PRIu64 ", \"drops\": %" PRIu64
            ", \"queueDepth\": %" PRIu64 ", \"processed\": %" PRIu64
-           ", \"averageProcessingUs\": %" PRIu64 "}\n}\n",
+           ", \"averageProcessingUs\": %" PRIu64 "}",
            st.counters[CHUM_NODE_MESSAGES_SENT], st.counters[CHUM_NODE_MESSAGES_RECEIVED],
            st.counters[CHUM_NODE_RETRIES], st.counters[CHUM_NODE_RECONNECTIONS],
            st.counters[CHUM_NODE_BYTES_SENT], st.counters[CHUM_NODE_BYTES_RECEIVED],
            st.counters[CHUM_NODE_DROPS], st.queue_depth, st.processing_count, avg_us);
+    /* the node loop's live state (chum run: run-status.json), when it has run */
+    char rs[1024];
+    snprintf(rs, sizeof rs, "%s/%s", ctx->dir, APP_RUN_STATUS_FILE);
+    if (chum_port_exists(rs)) {
+      printf(",\n  \"run\": ");
+      if (!app_run_status_print(ctx, true)) printf("null");
+    }
+    printf("\n}\n");
     return CLI_OK;
   }
 
@@ -177,5 +192,6 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv) {
          " messages\n",
          avg_us / 1000, avg_us % 1000, st.processing_count);
   if (state_note) printf("note          %s\n", state_note);
+  app_run_status_print(ctx, false);
   return CLI_OK;
 }

@@ -1,24 +1,65 @@
-/* ONE sessions over real sockets: the poll loop that drives chum_ws (RFC 6455) and chum_conn
- * (the ONE session) for `chum run --listen` and `chum connect`. The protocol modules are
- * sans-IO; this file owns the sockets and the clock. */
+/* The node loop: ONE sessions over real sockets with chum attached (docs/run.md).
+ *
+ * One poll loop owns every socket and the clock and drives the sans-IO modules:
+ *   socket <-> chum_ws (RFC 6455) <-> chum_conn (the ONE session, spec/connection.md)
+ *          <-> chum_rpc (spec/rpc.md) <-> chum_sync_session (exporter + importer, spec/chum.md)
+ * per session, over the node's store (chum_store_sync_ops).
+ *
+ * Plug-in points for other features (see app/conn_app.h for the contract):
+ *   - app_node_add_source(): extra descriptors and timers (discovery, comm-server relay, the
+ *     store watcher below is one);
+ *   - app_node_adopt(): hand the loop a socket or an already open WebSocket as a session;
+ *   - app_node_set_group(): sessions of another connection group (pairing) go to callbacks;
+ *   - app_node_dial_now(): dial a known peer at once;
+ *   - app_loop_opts.setup: called with the node before the first poll.
+ *
+ * Sessions of the "chum" group: at CHUM_CONN_EV_PEER (identity proven, before
+ * 'synchronisation' is sent) an rpc and a chum_sync_session are created for the remote person,
+ * so the peer never meets unregistered services (spec/chum.md §1); at READY the importer
+ * starts (keepRunning for `chum run`, one pass for `chum sync`); every message goes into the
+ * rpc, the rpc's output into the ONE session while its queue has room (back-pressure), and
+ * the rpc's close reason closes the session. At the end the Chum log object is written
+ * (spec/chum.md §9). When the store's version heads change (a share, a new version), every
+ * ready chum session sends service 3 so that a chum peer polls at once.
+ *
+ * Dialling (`chum run`): every known peer with a URL is dialled; failed attempts are retried
+ * after 5, 10, 20, 30, 60, 120 s, a session that had started chum is re-dialled 5 s × (1 +
+ * random) after it closed (spec/connection.md §10); never while a session with that peer is
+ * open or opening. When both peers dial each other, the one with the larger person ID waits
+ * 1.5-2.5 s first so that usually only one session is made (the duplicate rule settles the
+ * rest). */
 #include "conn_app.h"
+#include "node_run.h"
 
 #include "chum/conn.h"
 #include "chum/crypto.h"
 #include "chum/err.h"
 #include "chum/log.h"
 #include "chum/node.h"
+#include "chum/object.h"
 #include "chum/port.h"
+#include "chum/rpc.h"
+#include "chum/store.h"
+#include "chum/sync.h"
 #include "chum/ws.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/inotify.h>
+#endif
 
-#define MAX_SESSIONS 8
+#define MAX_SESSIONS 16
+#define MAX_GROUPS 4
 #define RX_CHUNK 16384
+/* Move rpc messages into the ONE session only while less than this is queued there. */
+#define CONN_HIGH_WATER (256u * 1024u)
 
 static volatile sig_atomic_t g_stop;
 static void on_signal(int sig) {
@@ -26,29 +67,133 @@ static void on_signal(int sig) {
   g_stop = 1;
 }
 
-typedef struct sess {
+struct app_sess {
   bool in_use, outgoing, ready_seen, closed_clean, conn_closed, finished, connecting;
-  bool assigned;        /* the active connection of its (remote key, group): duplicate rule */
+  bool assigned; /* the active connection of its (remote key, group): duplicate rule */
+  bool has_target;
   uint64_t assigned_at;
   int id, fd;
   chum_ws *ws;
   chum_conn *conn;
-  uint64_t ready_at;
+  uint64_t started_at, ready_at, last_rx;
   char addr[80];
-  struct loop *lp;
-} sess;
+  char group[32];
+  uint8_t target_pk[32];
+  app_node *lp;
+  const app_group_handler *handler; /* another group's callbacks, or NULL */
+  /* chum */
+  chum_rpc *rpc;
+  chum_sync_session *sync;
+  chum_store_sync *ssync;
+  bool chum_started, pass_done, log_written;
+  uint64_t bytes_in, bytes_out;   /* application message bytes */
+  uint64_t file_rx_base;          /* rpc stream bytes at the last completed file */
+  uint64_t files_in;
+  char last_file[65];
+  char close_reason[128];
+};
 
-typedef struct loop {
+typedef struct dialer {
+  bool used;
+  char person_id[65];
+  char email[CHUM_NODE_EMAIL_MAX + 1];
+  char url[CHUM_CONN_URL_MAX + 1];
+  uint8_t pk[32];
+  unsigned failures;
+  uint64_t next_at;
+  uint64_t last_ok;
+} dialer;
+
+struct app_node {
   cli_ctx *ctx;
   const app_loop_opts *o;
   chum_conn_identity me;
   chum_known_peers *peers;
-  sess s[MAX_SESSIONS];
+  chum_store *store;
+  chum_recipes *recipes;
+  app_sess s[MAX_SESSIONS];
+  app_poll_source src[APP_MAX_SOURCES];
+  size_t nsrc;
+  struct {
+    char name[32];
+    app_group_handler h;
+  } groups[MAX_GROUPS];
+  size_t ngroups;
+  dialer d[CHUM_MAX_KNOWN_PEERS];
+  uint64_t peers_loaded_at;
   int listen_fd;
+  uint16_t listen_port;
+  char listen_host[256];
   int next_id;
   int sessions_done;
-  bool any_ready_clean;
-} loop;
+  int sync_result; /* sync mode: CLI_OK once a pass completed */
+  char sync_error[160];
+  app_run_stats stats;
+  FILE *log;
+  /* `chum run`: state.json (health and metrics, chum status) */
+  bool have_state;
+  chum_node_state state;
+  uint64_t state_saved;
+};
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+/* "2026-01-02T03:04:05.678Z" (UTC, milliseconds) for log lines. */
+static void log_time(char *out, size_t cap) {
+  uint64_t ms = chum_port_wall_ms();
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char base[24];
+  strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out, cap, "%s.%03uZ", base, (unsigned)(ms % 1000));
+}
+
+static void out_line(app_node *lp, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void out_line(app_node *lp, const char *fmt, va_list ap) {
+  if (lp->ctx->verbosity < 0 && !lp->log) return;
+  if (lp->log) {
+    char ts[40];
+    log_time(ts, sizeof ts);
+    fprintf(lp->log, "%s ", ts);
+    vfprintf(lp->log, fmt, ap);
+    fputc('\n', lp->log);
+    fflush(lp->log);
+    return;
+  }
+  app_status_line_clear(&lp->stats);
+  vprintf(fmt, ap);
+  printf("\n");
+  fflush(stdout);
+}
+
+static void node_say(app_node *lp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void node_say(app_node *lp, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  out_line(lp, fmt, ap);
+  va_end(ap);
+}
+
+static void say(const app_sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const app_sess *s, const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  node_say(s->lp, "session %d: %s", s->id, line);
+}
+
+static void log_file_sink(chum_log_level level, const char *module, const char *msg, void *user) {
+  FILE *f = user;
+  char ts[40];
+  log_time(ts, sizeof ts);
+  fprintf(f, "%s %s %s: %s\n", ts, chum_log_level_name(level), module, msg);
+  fflush(f);
+}
+
+/* ---- URLs -------------------------------------------------------------------------------- */
 
 int app_parse_url(const char *url, bool bare_ok, char *host, size_t host_cap, uint16_t *port,
                   char *path, size_t path_cap) {
@@ -72,20 +217,12 @@ int app_parse_url(const char *url, bool bare_ok, char *host, size_t host_cap, ui
   return 0;
 }
 
-static void say(const sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const sess *s, const char *fmt, ...) {
-  if (s->lp->ctx->verbosity < 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  printf("session %d: ", s->id);
-  vprintf(fmt, ap);
-  printf("\n");
-  fflush(stdout);
-  va_end(ap);
-}
+/* ---- chum on a session ------------------------------------------------------------------- */
+
+static bool sess_chum_open(const app_sess *s) { return s->sync && !chum_rpc_close_reason(s->rpc); }
 
 /* Move the session's queued messages into the WebSocket (as far as they fit). */
-static void conn_to_ws(sess *s) {
+static void conn_to_ws(app_sess *s) {
   bool t;
   const uint8_t *d;
   size_t l;
@@ -97,69 +234,281 @@ static void conn_to_ws(sess *s) {
   }
 }
 
-static void on_conn_event(chum_conn *c, const chum_conn_event *ev, void *user) {
-  sess *s = user;
+/* Move the rpc's messages (requests, answers, stream chunks) into the ONE session while its
+ * queue has room. Returns how many were moved. */
+static int rpc_to_conn(app_sess *s, uint64_t now) {
+  int moved = 0;
+  while (s->sync && chum_conn_is_ready(s->conn) &&
+         chum_conn_output_pending(s->conn) < CONN_HIGH_WATER) {
+    chum_rpc_message m;
+    if (chum_rpc_peek(s->rpc, &m) != 1) break;
+    int rc = chum_conn_send(s->conn, !m.binary, m.data, m.len, now);
+    if (rc == CHUM_ERR_AGAIN) break;
+    if (rc < 0) {
+      say(s, "cannot send a %zu-byte chum message: %s", m.len, chum_strerror(rc));
+      chum_rpc_close(s->rpc, "Cannot send a message");
+      break;
+    }
+    s->bytes_out += m.len;
+    s->lp->stats.bytes_out += m.len;
+    chum_node_state_count(&s->lp->state, CHUM_NODE_MESSAGES_SENT, 1);
+    chum_node_state_count(&s->lp->state, CHUM_NODE_BYTES_SENT, m.len);
+    chum_rpc_consume(s->rpc);
+    moved++;
+  }
+  return moved;
+}
+
+/* The chum half ended (rpc closed or the pass is over): close the ONE session with the reason
+ * one.core uses. */
+static void chum_close_check(app_sess *s, uint64_t now) {
+  if (!s->sync || chum_conn_is_closed(s->conn)) return;
+  const char *why = chum_rpc_close_reason(s->rpc);
+  char buf[128];
+  if (!why && chum_sync_session_done(s->sync)) why = chum_sync_session_close_reason(s->sync, buf, sizeof buf);
+  if (!why && s->lp->o->mode == APP_MODE_SYNC && s->pass_done) {
+    /* `chum sync`: our pass is complete; give the peer's pass a moment to finish too (it
+     * never says so in keepRunning mode): close once nothing moved for 300 ms. */
+    chum_exporter *exp = chum_sync_session_exporter(s->sync);
+    if (chum_exporter_finished(exp) || (!chum_rpc_want_send(s->rpc) && now >= s->last_rx + 300))
+      why = chum_sync_session_close_reason(s->sync, buf, sizeof buf);
+  }
+  if (!why) return;
+  snprintf(s->close_reason, sizeof s->close_reason, "%s", why);
+  chum_conn_close(s->conn, why, now);
+}
+
+static void on_progress(void *user, chum_sync_kind kind, const uint8_t hash[32], uint64_t bytes) {
+  app_sess *s = user;
+  app_node *lp = s->lp;
+  char hex[65];
+  chum_hex_encode(hash, 32, hex, sizeof hex);
+  lp->stats.objects_in++;
+  if (kind == CHUM_SYNC_BLOB || kind == CHUM_SYNC_CLOB) {
+    chum_rpc_stats st;
+    chum_rpc_get_stats(s->rpc, &st);
+    s->file_rx_base = st.stream_bytes_received;
+    s->files_in++;
+    lp->stats.files_in++;
+    memcpy(s->last_file, hex, 65);
+    app_progress_file_done(&lp->stats, kind == CHUM_SYNC_BLOB ? "BLOB" : "CLOB", hex, bytes);
+    if (lp->o->mode == APP_MODE_RUN)
+      say(s, "received %s %.16s… (%llu bytes)", kind == CHUM_SYNC_BLOB ? "BLOB" : "CLOB", hex,
+          (unsigned long long)bytes);
+  }
+}
+
+static int sess_chum_new(app_sess *s, const chum_conn_peer *peer) {
+  app_node *lp = s->lp;
+  chum_rpc_settings rs;
+  chum_rpc_settings_init(&rs);
+  int rc = chum_rpc_new(&s->rpc, &rs);
+  if (rc == 0) rc = chum_store_sync_new(&s->ssync, lp->store, lp->recipes);
+  if (rc == 0) {
+    chum_sync_session_settings ss;
+    memset(&ss, 0, sizeof ss);
+    ss.store = chum_store_sync_ops();
+    ss.store_ctx = s->ssync;
+    if (chum_hex_decode(peer->person_id, 64, ss.remote_person, 32) < 0) rc = CHUM_ERR_INVAL;
+    ss.keep_running = lp->o->mode == APP_MODE_RUN;
+    ss.conn_id = (unsigned)s->id;
+    ss.progress = on_progress;
+    ss.user = s;
+    if (rc == 0) rc = chum_sync_session_new(&s->sync, s->rpc, &ss);
+  }
+  if (rc < 0) {
+    chum_sync_session_free(s->sync);
+    chum_rpc_free(s->rpc);
+    chum_store_sync_free(s->ssync);
+    s->sync = NULL;
+    s->rpc = NULL;
+    s->ssync = NULL;
+  }
+  return rc;
+}
+
+/* Write the session's Chum object (spec/chum.md §9) as a new version in the store. */
+static void sess_write_log(app_sess *s) {
+  if (!s->sync || s->log_written || !s->chum_started) return;
+  s->log_written = true;
+  app_node *lp = s->lp;
+  const chum_conn_peer *p = chum_conn_peer_info(s->conn);
+  chum_sync_log_info info;
+  memset(&info, 0, sizeof info);
+  info.name = s->group[0] ? s->group : "chum";
+  info.local_instance = lp->me.instance_name;
+  info.remote_instance = p->instance_name;
+  chum_hex_decode(lp->me.person_id, 64, info.local_person, 32);
+  chum_hex_decode(p->person_id, 64, info.remote_person, 32);
+  chum_rpc_stats st;
+  chum_rpc_get_stats(s->rpc, &st);
+  info.requests_sent = st.requests_sent_total;
+  info.requests_received = st.requests_received_total;
+  info.requests_invalid = st.requests_received_invalid;
+  char *json = NULL;
+  int n = chum_sync_log_json(&info, chum_sync_session_exporter(s->sync),
+                             chum_sync_session_importer(s->sync), &json);
+  if (n <= 0) {
+    if (n < 0) CHUM_LOGW("node", "session %d: no Chum log object: %s", s->id, chum_strerror(n));
+    free(json);
+    return;
+  }
+  size_t cap = CHUM_MAX_OBJECT_SIZE, len = 0;
+  char *md = malloc(cap);
+  chum_object_error err;
+  memset(&err, 0, sizeof err);
+  int rc = md ? chum_object_encode_json(lp->recipes, json, (size_t)n, 0, md, cap, &len, &err)
+              : CHUM_ERR_NOMEM;
+  char h[65] = "";
+  if (rc == 0)
+    rc = chum_store_put_version(lp->store, lp->recipes, md, len, chum_port_wall_ms(), h, NULL, NULL);
+  if (rc < 0)
+    CHUM_LOGW("node", "session %d: cannot store the Chum log object: %s %s", s->id,
+              chum_strerror(rc), err.message);
+  else
+    CHUM_LOGI("node", "session %d: Chum log object %s stored", s->id, h);
+  free(md);
+  free(json);
+}
+
+static void sess_chum_free(app_sess *s) {
+  if (!s->sync) return;
+  if (!chum_rpc_close_reason(s->rpc)) chum_rpc_close(s->rpc, s->close_reason[0] ? s->close_reason : "closed");
+  sess_write_log(s);
+  chum_sync_session_free(s->sync);
+  chum_rpc_free(s->rpc);
+  chum_store_sync_free(s->ssync);
+  s->sync = NULL;
+  s->rpc = NULL;
+  s->ssync = NULL;
+}
+
+/* ---- session events ---------------------------------------------------------------------- */
+
+static const app_group_handler *group_handler(app_node *lp, const char *group) {
+  for (size_t i = 0; i < lp->ngroups; i++)
+    if (strcmp(lp->groups[i].name, group) == 0) return &lp->groups[i].h;
+  return NULL;
+}
+
+static void on_peer(app_sess *s, chum_conn *c, const chum_conn_peer *peer) {
+  app_node *lp = s->lp;
+  const char *reason = NULL;
   char pid[17];
+  snprintf(pid, sizeof pid, "%.16s", peer->person_id);
+  snprintf(s->group, sizeof s->group, "%s", peer->group);
+  say(s, "peer %s (person %s…), instance %s%s%s", peer->email, pid, peer->instance_name,
+      strcmp(peer->group, "chum") ? ", group " : "", strcmp(peer->group, "chum") ? peer->group : "");
+  uint64_t now = chum_port_now_ms();
+  s->handler = strcmp(peer->group, "chum") != 0 ? group_handler(lp, peer->group) : NULL;
+  if (s->handler) {
+    if (s->handler->on_peer && s->handler->on_peer(s, peer, &reason, s->handler->user) != 0) {
+      say(s, "refusing the peer: %s", reason ? reason : "refused");
+      chum_conn_close(c, reason, now);
+    }
+    return; /* the group's handler decides (pairing admits unknown persons) */
+  }
+  if (chum_known_peers_check(lp->peers, peer, lp->o->accept_unknown, &reason) < 0) {
+    say(s, "refusing the peer: %s", reason);
+    chum_conn_close(c, reason, now);
+    return;
+  }
+  /* spec/connection.md §10 duplicate rule, per (remote key, group): a connection assigned
+   * less than 2 s ago keeps its place; an older one is replaced. */
+  for (int i = 0; i < MAX_SESSIONS; i++) {
+    app_sess *o = &lp->s[i];
+    if (o == s || !o->in_use || !o->assigned || chum_conn_is_closed(o->conn)) continue;
+    const chum_conn_peer *op = chum_conn_peer_info(o->conn);
+    if (memcmp(op->static_pk, peer->static_pk, 32) != 0 || strcmp(op->group, peer->group) != 0)
+      continue;
+    if (chum_conn_duplicate_drop_new(o->assigned_at, now)) {
+      say(s, "duplicate of session %d: dropped", o->id);
+      chum_conn_close(c, "Duplicate connection - dropped new connection", now);
+      return;
+    }
+    say(o, "replaced by session %d", s->id);
+    chum_conn_close(o->conn, "New connection replaced old one", now);
+  }
+  s->assigned = true;
+  s->assigned_at = now;
+  if (lp->o->mode == APP_MODE_CONNECT || strcmp(peer->group, "chum") != 0) return;
+  /* chum: services registered now, before 'synchronisation' goes out (spec/chum.md §1) */
+  int rc = sess_chum_new(s, peer);
+  if (rc < 0) {
+    say(s, "cannot start chum: %s", chum_strerror(rc));
+    chum_conn_close(c, "Unable to start chum", now);
+  }
+}
+
+static void on_conn_event(chum_conn *c, const chum_conn_event *ev, void *user) {
+  app_sess *s = user;
+  uint64_t now = chum_port_now_ms();
   switch (ev->type) {
   case CHUM_CONN_EV_ENCRYPTED:
     say(s, "encrypted (handshake done)");
     break;
-  case CHUM_CONN_EV_PEER: {
-    const char *reason = NULL;
-    snprintf(pid, sizeof pid, "%.16s", ev->peer->person_id);
-    say(s, "peer %s (person %s…), instance %s", ev->peer->email, pid, ev->peer->instance_name);
-    if (chum_known_peers_check(s->lp->peers, ev->peer, s->lp->o->accept_unknown, &reason) < 0) {
-      say(s, "refusing the peer: %s", reason);
-      chum_conn_close(c, reason, chum_port_now_ms());
-      break;
-    }
-    /* spec/connection.md §10 duplicate rule, per (remote key, group): a connection assigned
-     * less than 2 s ago keeps its place; an older one is replaced. */
-    uint64_t now = chum_port_now_ms();
-    for (int i = 0; i < MAX_SESSIONS; i++) {
-      sess *o = &s->lp->s[i];
-      if (o == s || !o->in_use || !o->assigned || chum_conn_is_closed(o->conn)) continue;
-      const chum_conn_peer *op = chum_conn_peer_info(o->conn);
-      if (memcmp(op->static_pk, ev->peer->static_pk, 32) != 0 ||
-          strcmp(op->group, ev->peer->group) != 0)
-        continue;
-      if (chum_conn_duplicate_drop_new(o->assigned_at, now)) {
-        say(s, "duplicate of session %d: dropped", o->id);
-        chum_conn_close(c, "Duplicate connection - dropped new connection", now);
-        return;
-      }
-      say(o, "replaced by session %d", s->id);
-      chum_conn_close(o->conn, "New connection replaced old one", now);
-    }
-    s->assigned = true;
-    s->assigned_at = now;
+  case CHUM_CONN_EV_PEER:
+    on_peer(s, c, ev->peer);
     break;
-  }
   case CHUM_CONN_EV_READY:
     s->ready_seen = true;
-    s->ready_at = chum_port_now_ms();
-    say(s, "ready: synchronisation exchanged, chum can start");
+    s->ready_at = now;
+    s->last_rx = now;
+    if (s->handler) {
+      say(s, "ready (group %s)", s->group);
+      if (s->handler->on_ready) s->handler->on_ready(s, s->handler->user);
+      break;
+    }
+    if (!s->sync) {
+      say(s, "ready: synchronisation exchanged, chum can start");
+      break;
+    }
+    say(s, "ready: synchronisation exchanged, chum started (%s)",
+        s->lp->o->mode == APP_MODE_RUN ? "keepRunning" : "one pass");
+    s->chum_started = true;
+    if (chum_sync_session_start(s->sync, now) < 0) chum_close_check(s, now);
+    rpc_to_conn(s, now);
     break;
   case CHUM_CONN_EV_MESSAGE:
-    say(s, "%s message of %zu bytes (no chum service attached)", ev->is_text ? "text" : "binary",
-        ev->len);
+    s->last_rx = now;
+    s->bytes_in += ev->len;
+    s->lp->stats.bytes_in += ev->len;
+    chum_node_state_count(&s->lp->state, CHUM_NODE_MESSAGES_RECEIVED, 1);
+    chum_node_state_count(&s->lp->state, CHUM_NODE_BYTES_RECEIVED, ev->len);
+    if (s->handler) {
+      if (s->handler->on_message) s->handler->on_message(s, ev->is_text, ev->data, ev->len, s->handler->user);
+      break;
+    }
+    if (!s->sync) {
+      say(s, "%s message of %zu bytes (no chum service attached)", ev->is_text ? "text" : "binary",
+          ev->len);
+      break;
+    }
+    if (sess_chum_open(s)) {
+      int rc = chum_sync_session_recv(s->sync, !ev->is_text, ev->data, ev->len, now);
+      if (rc < 0 && rc != CHUM_ERR_PROTO) chum_close_check(s, now);
+      rpc_to_conn(s, now);
+    }
     break;
   case CHUM_CONN_EV_CLOSE:
     s->conn_closed = true;
     s->closed_clean = ev->error == 0 || ev->error == CHUM_ERR_CLOSED;
     say(s, "closed by %s: %u \"%s\"", ev->local ? "us" : "the peer", (unsigned)ev->code,
         ev->reason);
+    if (!s->close_reason[0]) snprintf(s->close_reason, sizeof s->close_reason, "%s", ev->reason);
+    if (s->handler && s->handler->on_close) s->handler->on_close(s, ev->reason, ev->local, s->handler->user);
+    if (s->sync && !chum_rpc_close_reason(s->rpc)) chum_rpc_close(s->rpc, ev->reason);
     if (ev->local) {
       conn_to_ws(s); /* what was queued before the close goes first (e.g. communication_ready) */
-      if (!chum_ws_is_closed(s->ws)) chum_ws_close(s->ws, ev->code, ev->reason, chum_port_now_ms());
+      if (!chum_ws_is_closed(s->ws)) chum_ws_close(s->ws, ev->code, ev->reason, now);
     }
     break;
   }
 }
 
-static void on_ws_event(chum_ws *ws, const chum_ws_event *ev, void *user) {
+void app_sess_ws_event(chum_ws *ws, const chum_ws_event *ev, void *user) {
   (void)ws;
-  sess *s = user;
+  app_sess *s = user;
   uint64_t now = chum_port_now_ms();
   switch (ev->type) {
   case CHUM_WS_EV_CONNECTED:
@@ -182,9 +531,12 @@ static void on_ws_event(chum_ws *ws, const chum_ws_event *ev, void *user) {
   }
 }
 
-static sess *sess_new(loop *lp, int fd, bool outgoing, const char *addr, const char *host,
-                      uint16_t port, const char *path) {
-  sess *s = NULL;
+/* ---- sessions ---------------------------------------------------------------------------- */
+
+app_sess *app_node_adopt(app_node *lp, int fd, chum_ws *ws, bool outgoing, const char *addr,
+                         const uint8_t *target_pk, const char *group, const char *host,
+                         uint16_t port, const char *path) {
+  app_sess *s = NULL;
   for (int i = 0; i < MAX_SESSIONS; i++)
     if (!lp->s[i].in_use) {
       s = &lp->s[i];
@@ -196,42 +548,58 @@ static sess *sess_new(loop *lp, int fd, bool outgoing, const char *addr, const c
   s->fd = fd;
   s->id = ++lp->next_id;
   s->outgoing = outgoing;
-  snprintf(s->addr, sizeof s->addr, "%s", addr);
-  uint64_t now = chum_port_now_ms();
-  chum_ws_settings ws;
-  chum_ws_settings_init(&ws, outgoing ? CHUM_WS_CLIENT : CHUM_WS_SERVER);
-  ws.max_message_size = CHUM_ONE_MAX_FRAME_SIZE;
-  char hostport[300];
-  if (outgoing) {
-    snprintf(hostport, sizeof hostport, "%s:%u", host, (unsigned)port);
-    ws.host = hostport;
-    ws.path = path;
+  snprintf(s->addr, sizeof s->addr, "%s", addr ? addr : "?");
+  if (target_pk) {
+    memcpy(s->target_pk, target_pk, 32);
+    s->has_target = true;
   }
+  uint64_t now = chum_port_now_ms();
+  s->started_at = now;
   chum_conn_settings cs;
   chum_conn_settings_init(&cs, outgoing ? CHUM_CONN_INITIATOR : CHUM_CONN_ACCEPTOR);
   cs.local = &lp->me;
-  cs.remote_static_pk = lp->o->target_pk;
-  if (chum_ws_new(&s->ws, &ws, on_ws_event, s, now) < 0 ||
-      chum_conn_new(&s->conn, &cs, on_conn_event, s) < 0) {
-    chum_ws_free(s->ws);
-    chum_conn_free(s->conn);
-    return NULL;
+  cs.remote_static_pk = target_pk;
+  cs.group = group;
+  cs.accept_groups = lp->o->accept_groups;
+  if (chum_conn_new(&s->conn, &cs, on_conn_event, s) < 0) return NULL;
+  if (ws) {
+    s->ws = ws;
+  } else {
+    chum_ws_settings wss;
+    chum_ws_settings_init(&wss, outgoing ? CHUM_WS_CLIENT : CHUM_WS_SERVER);
+    wss.max_message_size = CHUM_ONE_MAX_FRAME_SIZE;
+    char hostport[300];
+    if (outgoing) {
+      snprintf(hostport, sizeof hostport, "%s:%u", host ? host : "localhost", (unsigned)port);
+      wss.host = hostport;
+      wss.path = path ? path : "/";
+    }
+    if (chum_ws_new(&s->ws, &wss, app_sess_ws_event, s, now) < 0) {
+      chum_conn_free(s->conn);
+      return NULL;
+    }
   }
   s->in_use = true;
+  if (ws && chum_ws_is_open(ws)) {
+    say(s, "adopted an open WebSocket (%s)", s->addr);
+    chum_conn_start(s->conn, now);
+  }
   return s;
 }
 
-static void sess_free(sess *s) {
+chum_conn *app_sess_conn(app_sess *s) { return s ? s->conn : NULL; }
+
+static void sess_free(app_sess *s) {
+  sess_chum_free(s);
   chum_ws_free(s->ws);
   chum_conn_free(s->conn);
   chum_port_sock_close(s->fd);
   s->in_use = false;
   s->lp->sessions_done++;
-  if (s->ready_seen && s->closed_clean) s->lp->any_ready_clean = true;
 }
 
 /* Write pending WebSocket bytes to the socket. */
-static void flush(sess *s) {
+static void flush(app_sess *s) {
   const uint8_t *d;
   size_t n;
   while ((n = chum_ws_output(s->ws, &d)) > 0) {
@@ -245,13 +613,14 @@ static void flush(sess *s) {
   }
 }
 
-static void service(sess *s, bool readable, uint64_t now) {
+/* Returns true if it moved rpc messages (the loop should come back at once). */
+static bool service(app_sess *s, bool readable, uint64_t now) {
   if (s->connecting) {
     int e = chum_port_sock_error(s->fd);
     if (e != 0) {
       say(s, "cannot connect to %s", s->addr);
       s->finished = true;
-      return;
+      return false;
     }
     s->connecting = false;
   }
@@ -267,60 +636,342 @@ static void service(sess *s, bool readable, uint64_t now) {
       chum_ws_recv(s->ws, buf, (size_t)r, now);
       conn_to_ws(s);
       flush(s);
+      if (s->finished) break;
     }
   }
   chum_ws_tick(s->ws, now);
   chum_conn_tick(s->conn, now);
+  bool moved = false;
+  if (s->sync && !chum_conn_is_closed(s->conn)) {
+    if (s->chum_started && sess_chum_open(s) && now >= chum_sync_session_deadline(s->sync))
+      chum_sync_session_pump(s->sync, now);
+    if (s->chum_started && !s->pass_done) {
+      chum_importer_state st = chum_importer_get_state(chum_sync_session_importer(s->sync));
+      if (st == CHUM_IMPORTER_DONE || (st == CHUM_IMPORTER_WAITING)) {
+        s->pass_done = true;
+        if (s->lp->o->mode == APP_MODE_SYNC) {
+          s->lp->sync_result = CLI_OK;
+          say(s, "chum pass complete");
+        }
+      }
+    }
+    chum_close_check(s, now);
+  }
   /* connect: once chum could start, hold the session open for --hold, then end it cleanly
    * with the reason one.models uses when a route stops */
-  if (s->outgoing && s->ready_seen && !chum_conn_is_closed(s->conn) &&
-      now >= s->ready_at + s->lp->o->hold_ms)
+  if (s->lp->o->mode == APP_MODE_CONNECT && s->outgoing && s->ready_seen &&
+      !chum_conn_is_closed(s->conn) && now >= s->ready_at + s->lp->o->hold_ms)
     chum_conn_close(s->conn, "Corresponding route was stopped", now);
   if (g_stop && !chum_conn_is_closed(s->conn))
     chum_conn_close(s->conn, "Corresponding route was stopped", now);
-  conn_to_ws(s);
-  flush(s);
+  /* Push: ONE session -> WebSocket -> socket, refilled from the rpc, until the socket is
+   * full (then POLLOUT wakes us) or nothing is left; bounded so other sessions get a turn. */
+  const uint8_t *pending;
+  for (int round = 0; round < 32; round++) {
+    conn_to_ws(s);
+    flush(s);
+    if (chum_ws_output(s->ws, &pending) > 0) break;
+    int m = rpc_to_conn(s, now);
+    if (m == 0 && chum_conn_output_pending(s->conn) == 0) break;
+    if (round == 31) moved = true;
+  }
   if (chum_ws_is_closed(s->ws) && chum_ws_output(s->ws, &(const uint8_t *){NULL}) == 0)
     s->finished = true;
+  return moved;
 }
 
-static int dial(loop *lp, const char *url) {
+static app_sess *dial_url(app_node *lp, const char *url, const uint8_t *pk) {
   char host[256], path[512];
   uint16_t port;
   if (app_parse_url(url, false, host, sizeof host, &port, path, sizeof path) < 0) {
-    cli_error(NULL, "'%s' is not a ws://HOST:PORT/ URL (wss:// is not supported yet)", url);
-    return CLI_USAGE;
+    CHUM_LOGW("node", "'%s' is not a ws://HOST:PORT/ URL (wss:// is not supported yet)", url);
+    return NULL;
   }
   int fd = -1;
-  if (chum_port_tcp_connect(host, port, &fd) < 0) {
-    cli_error(NULL, "cannot connect to %s", url);
-    return CLI_RUNTIME;
-  }
-  sess *s = sess_new(lp, fd, true, url, host, port, path);
+  if (chum_port_tcp_connect(host, port, &fd) < 0) return NULL;
+  app_sess *s = app_node_adopt(lp, fd, NULL, true, url, pk, NULL, host, port, path);
   if (!s) {
     chum_port_sock_close(fd);
-    return CLI_RUNTIME;
+    return NULL;
   }
   s->connecting = true;
   say(s, "connecting to %s", url);
-  return CLI_OK;
+  return s;
 }
 
-int app_conn_loop(cli_ctx *ctx, const app_loop_opts *o) {
-  loop *lp = calloc(1, sizeof *lp);
-  if (!lp) return CLI_RUNTIME;
-  lp->ctx = ctx;
-  lp->o = o;
-  lp->listen_fd = -1;
-  int result = CLI_RUNTIME;
+/* ---- dialling known peers ---------------------------------------------------------------- */
+
+static bool peer_busy(app_node *lp, const uint8_t pk[32]) {
+  for (int i = 0; i < MAX_SESSIONS; i++) {
+    app_sess *s = &lp->s[i];
+    if (!s->in_use || s->finished || chum_conn_is_closed(s->conn)) continue;
+    if (s->has_target && memcmp(s->target_pk, pk, 32) == 0) return true;
+    if (memcmp(chum_conn_peer_info(s->conn)->static_pk, pk, 32) == 0) return true;
+  }
+  return false;
+}
+
+static dialer *dialer_by_pk(app_node *lp, const uint8_t pk[32]) {
+  for (size_t i = 0; i < CHUM_MAX_KNOWN_PEERS; i++)
+    if (lp->d[i].used && memcmp(lp->d[i].pk, pk, 32) == 0) return &lp->d[i];
+  return NULL;
+}
+
+static uint16_t rand16(void) {
+  uint16_t u = 0;
+  chum_port_random(&u, sizeof u);
+  return u;
+}
+
+/* Re-read known-peers.json (`chum peer add` takes effect without a restart) and keep one
+ * dialer per peer with a URL. */
+static void peers_refresh(app_node *lp, uint64_t now) {
+  chum_known_peers_parse("{\"peers\":[]}", 12, lp->peers);
+  if (app_peers_load(lp->ctx->dir, lp->peers) < 0) return;
+  lp->peers_loaded_at = now;
+  for (size_t i = 0; i < CHUM_MAX_KNOWN_PEERS; i++) {
+    dialer *d = &lp->d[i];
+    if (!d->used) continue;
+    const chum_known_peer *p = chum_known_peers_find(lp->peers, d->person_id);
+    if (!p || !p->url[0] || memcmp(p->instance_pk, d->pk, 32) != 0) d->used = false;
+    else if (strcmp(p->url, d->url) != 0) {
+      snprintf(d->url, sizeof d->url, "%s", p->url);
+      d->failures = 0;
+      d->next_at = now;
+    }
+  }
+  for (size_t k = 0; k < lp->peers->count; k++) {
+    const chum_known_peer *p = &lp->peers->peer[k];
+    if (!p->url[0] || dialer_by_pk(lp, p->instance_pk)) continue;
+    for (size_t i = 0; i < CHUM_MAX_KNOWN_PEERS; i++) {
+      dialer *d = &lp->d[i];
+      if (d->used) continue;
+      memset(d, 0, sizeof *d);
+      d->used = true;
+      memcpy(d->person_id, p->person_id, 65);
+      snprintf(d->email, sizeof d->email, "%s", p->email);
+      snprintf(d->url, sizeof d->url, "%s", p->url);
+      memcpy(d->pk, p->instance_pk, 32);
+      /* both sides dial: the larger person ID waits a little (see the top of the file) */
+      d->next_at = strcmp(lp->me.person_id, p->person_id) < 0 ? now : now + 1500 + rand16() % 1000;
+      break;
+    }
+  }
+}
+
+int app_node_dial_now(app_node *lp, const char *person_id) {
+  uint64_t now = chum_port_now_ms();
+  peers_refresh(lp, now);
+  for (size_t i = 0; i < CHUM_MAX_KNOWN_PEERS; i++) {
+    dialer *d = &lp->d[i];
+    if (!d->used || strcmp(d->person_id, person_id) != 0) continue;
+    if (peer_busy(lp, d->pk)) return CHUM_ERR_EXISTS;
+    d->failures = 0;
+    d->next_at = now;
+    return 0;
+  }
+  return CHUM_ERR_NOTFOUND;
+}
+
+static void dial_due(app_node *lp, uint64_t now) {
+  for (size_t i = 0; i < CHUM_MAX_KNOWN_PEERS; i++) {
+    dialer *d = &lp->d[i];
+    if (!d->used || now < d->next_at || peer_busy(lp, d->pk)) continue;
+    if (d->failures || d->last_ok) chum_node_state_count(&lp->state, CHUM_NODE_RETRIES, 1);
+    if (!dial_url(lp, d->url, d->pk)) {
+      uint32_t wait = chum_conn_retry_delay_ms(++d->failures);
+      node_say(lp, "cannot dial %s at %s; retrying in %u s", d->email, d->url, (unsigned)(wait / 1000));
+      d->next_at = now + wait;
+    } else {
+      d->next_at = UINT64_MAX; /* set again when the session ends */
+    }
+  }
+}
+
+/* A session ended: schedule the next attempt for its peer. */
+static void dial_after(app_node *lp, app_sess *s, uint64_t now) {
+  const uint8_t *pk = s->has_target ? s->target_pk : chum_conn_peer_info(s->conn)->static_pk;
+  dialer *d = dialer_by_pk(lp, pk);
+  if (!d) return;
+  uint32_t wait;
+  if (s->ready_seen) {
+    d->failures = 0;
+    d->last_ok = now;
+    chum_node_state_count(&lp->state, CHUM_NODE_RECONNECTIONS, 1);
+    wait = chum_conn_reconnect_delay_ms(rand16());
+  } else if (s->outgoing) {
+    wait = chum_conn_retry_delay_ms(++d->failures);
+  } else {
+    if (d->next_at != UINT64_MAX) return; /* an incoming attempt that failed: keep our plan */
+    wait = chum_conn_retry_delay_ms(++d->failures);
+  }
+  if (d->next_at == UINT64_MAX || d->next_at < now + wait) d->next_at = now + wait;
+  if (!g_stop) node_say(lp, "next session with %s in %.1f s", d->email, (double)wait / 1000.0);
+}
+
+/* ---- store watcher: the version heads changed -> service 3 to every chum peer ------------ */
+
+typedef struct heads_watch {
+  app_node *lp;
+  int fd;
+} heads_watch;
+
+void app_node_notify_local_write(app_node *lp) {
+  uint64_t now = chum_port_now_ms();
+  for (int i = 0; i < MAX_SESSIONS; i++) {
+    app_sess *s = &lp->s[i];
+    if (!s->in_use || !s->chum_started || !sess_chum_open(s)) continue;
+    chum_sync_session_notify(s->sync, now);
+    /* our own importer: the peer may see the same change later, but nothing to do here */
+    rpc_to_conn(s, now);
+    conn_to_ws(s);
+    flush(s);
+  }
+}
+
+static size_t heads_fds(void *user, chum_pollfd *fds, size_t cap, uint64_t *deadline) {
+  (void)deadline;
+  heads_watch *w = user;
+  if (w->fd < 0 || cap < 1) return 0;
+  fds[0].fd = w->fd;
+  fds[0].events = CHUM_POLL_IN;
+  return 1;
+}
+
+static void heads_service(void *user, const chum_pollfd *fds, size_t n, uint64_t now) {
+  (void)now;
+  heads_watch *w = user;
+  if (n < 1 || !(fds[0].revents & CHUM_POLL_IN)) return;
+  char buf[4096];
+  bool any = false;
+  for (;;) {
+    ssize_t r = read(w->fd, buf, sizeof buf);
+    if (r <= 0) break;
+    any = true;
+  }
+  if (any) app_node_notify_local_write(w->lp);
+}
+
+static void heads_stop(void *user) {
+  heads_watch *w = user;
+  if (w->fd >= 0) close(w->fd);
+  free(w);
+}
+
+static void heads_watch_start(app_node *lp) {
+#ifdef __linux__
+  char path[600];
+  snprintf(path, sizeof path, "%s/heads", chum_store_path(lp->store));
+  int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0 || inotify_add_watch(fd, path, IN_MOVED_TO | IN_CREATE | IN_CLOSE_WRITE) < 0) {
+    CHUM_LOGW("node", "cannot watch %s (%s): peers learn of local writes at their next poll",
+              path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return;
+  }
+  heads_watch *w = calloc(1, sizeof *w);
+  if (!w) {
+    close(fd);
+    return;
+  }
+  w->lp = lp;
+  w->fd = fd;
+  app_poll_source src = {"heads", heads_fds, heads_service, heads_stop, w};
+  if (app_node_add_source(lp, &src) < 0) heads_stop(w);
+#else
+  (void)lp;
+#endif
+}
+
+/* ---- plug-in registry -------------------------------------------------------------------- */
+
+int app_node_add_source(app_node *lp, const app_poll_source *src) {
+  if (lp->nsrc >= APP_MAX_SOURCES) return CHUM_ERR_NOBUF;
+  lp->src[lp->nsrc++] = *src;
+  return 0;
+}
+
+int app_node_set_group(app_node *lp, const char *group, const app_group_handler *h) {
+  for (size_t i = 0; i < lp->ngroups; i++)
+    if (strcmp(lp->groups[i].name, group) == 0) {
+      lp->groups[i].h = *h;
+      return 0;
+    }
+  if (lp->ngroups >= MAX_GROUPS || strlen(group) >= sizeof lp->groups[0].name) return CHUM_ERR_NOBUF;
+  snprintf(lp->groups[lp->ngroups].name, sizeof lp->groups[0].name, "%s", group);
+  lp->groups[lp->ngroups++].h = *h;
+  return 0;
+}
+
+const chum_conn_identity *app_node_identity(const app_node *lp) { return &lp->me; }
+const char *app_node_dir(const app_node *lp) { return lp->ctx->dir; }
+
+/* ---- status ------------------------------------------------------------------------------ */
+
+static void fill_status(app_node *lp, uint64_t now) {
+  app_run_stats *st = &lp->stats;
+  st->nsess = 0;
+  for (int i = 0; i < MAX_SESSIONS && st->nsess < APP_STATUS_MAX_SESSIONS; i++) {
+    app_sess *s = &lp->s[i];
+    if (!s->in_use) continue;
+    app_sess_status *x = &st->sess[st->nsess++];
+    memset(x, 0, sizeof *x);
+    const chum_conn_peer *p = chum_conn_peer_info(s->conn);
+    x->id = s->id;
+    x->outgoing = s->outgoing;
+    snprintf(x->addr, sizeof x->addr, "%s", s->addr);
+    snprintf(x->email, sizeof x->email, "%s", p->email);
+    memcpy(x->person_id, p->person_id, 65);
+    snprintf(x->group, sizeof x->group, "%s", s->group);
+    snprintf(x->state, sizeof x->state, "%s",
+             chum_conn_is_closed(s->conn) ? "closing"
+             : s->chum_started ? (s->pass_done ? "synced" : "syncing")
+             : s->ready_seen ? "ready" : "handshake");
+    x->since_ms = now - s->started_at;
+    x->bytes_in = s->bytes_in;
+    x->bytes_out = s->bytes_out;
+    if (s->sync) {
+      chum_sync_counts a, b;
+      chum_exporter_counts(chum_sync_session_exporter(s->sync), &a);
+      chum_importer_counts(chum_sync_session_importer(s->sync), &b);
+      x->objects_out = a.objects + a.id_objects + a.blobs + a.clobs;
+      x->objects_in = b.objects + b.id_objects + b.blobs + b.clobs;
+      x->files_in = b.blobs + b.clobs;
+      x->passes = chum_importer_passes(chum_sync_session_importer(s->sync));
+      chum_rpc_stats rs;
+      chum_rpc_get_stats(s->rpc, &rs);
+      x->file_rx = rs.stream_bytes_received - s->file_rx_base;
+      x->stream_out = rs.stream_bytes_sent;
+    }
+  }
+  st->npeers = 0;
+  for (size_t k = 0; k < lp->peers->count && st->npeers < APP_STATUS_MAX_PEERS; k++) {
+    const chum_known_peer *p = &lp->peers->peer[k];
+    app_peer_status *y = &st->peer[st->npeers++];
+    memset(y, 0, sizeof *y);
+    memcpy(y->person_id, p->person_id, 65);
+    snprintf(y->email, sizeof y->email, "%s", p->email);
+    snprintf(y->url, sizeof y->url, "%s", p->url);
+    y->connected = peer_busy(lp, p->instance_pk);
+    dialer *d = dialer_by_pk(lp, p->instance_pk);
+    if (d) {
+      y->failures = d->failures;
+      y->next_dial_ms = d->next_at == UINT64_MAX ? 0 : (d->next_at > now ? d->next_at - now : 0);
+    }
+  }
+}
+
+/* ---- the loop ---------------------------------------------------------------------------- */
+
+static int node_init(app_node *lp) {
+  cli_ctx *ctx = lp->ctx;
   chum_node_identity id;
   chum_node_keys keys;
   memset(&keys, 0, sizeof keys);
-  lp->peers = calloc(1, sizeof *lp->peers);
-  if (!lp->peers || cli_load_node(ctx, &id) != CLI_OK) goto out;
+  if (cli_load_node(ctx, &id) != CLI_OK) return CLI_RUNTIME;
   if (chum_node_load_keys(ctx->dir, &keys) < 0) {
     cli_error(NULL, "cannot read the node's secret keys in %s", ctx->dir);
-    goto out;
+    return CLI_RUNTIME;
   }
   snprintf(lp->me.email, sizeof lp->me.email, "%s", id.email);
   snprintf(lp->me.instance_name, sizeof lp->me.instance_name, "%s", id.instance_name);
@@ -333,7 +984,81 @@ int app_conn_loop(cli_ctx *ctx, const app_loop_opts *o) {
   memcpy(lp->me.instance_sk, keys.instance_enc_sk, 32);
   memcpy(lp->me.instance_sign_pk, keys.instance_sign_pk, 32);
   chum_node_keys_wipe(&keys);
-  if (app_peers_load(ctx->dir, lp->peers) < 0) goto out;
+  if (app_peers_load(ctx->dir, lp->peers) < 0) return CLI_RUNTIME;
+  if (lp->o->mode != APP_MODE_CONNECT) {
+    if (cli_load_recipes(ctx, &lp->recipes) != CLI_OK) return CLI_RUNTIME;
+    int rc = chum_store_open(&lp->store, ctx->dir);
+    if (rc < 0) {
+      cli_error(NULL, "cannot open the store in %s: %s", ctx->dir, chum_strerror(rc));
+      return CLI_RUNTIME;
+    }
+  }
+  return CLI_OK;
+}
+
+static int node_listen(app_node *lp) {
+  const app_loop_opts *o = lp->o;
+  char host[256];
+  uint16_t port = 0, bound = 0;
+  if (app_parse_url(o->listen, true, host, sizeof host, &port, NULL, 0) < 0) {
+    cli_error("e.g. --listen 127.0.0.1:8765", "'%s' is not HOST:PORT", o->listen);
+    return CLI_USAGE;
+  }
+  if (chum_port_tcp_listen(host, port, 8, &lp->listen_fd, &bound) < 0) {
+    cli_error(NULL, "cannot listen on %s", o->listen);
+    return CLI_RUNTIME;
+  }
+  lp->listen_port = bound;
+  snprintf(lp->listen_host, sizeof lp->listen_host, "%s", host);
+  snprintf(lp->stats.listen, sizeof lp->stats.listen, "ws://%s:%u/", host, (unsigned)bound);
+  if (lp->ctx->verbosity >= 0) {
+    /* always on stdout: scripts wait for this line */
+    printf("listening ws://%s:%u/ for ONE sessions\n", host, (unsigned)bound);
+    fflush(stdout);
+  }
+  if (lp->log) node_say(lp, "listening ws://%s:%u/ for ONE sessions", host, (unsigned)bound);
+  return CLI_OK;
+}
+
+static void accept_all(app_node *lp, uint64_t now) {
+  int fd;
+  char peer[80];
+  while (chum_port_tcp_accept(lp->listen_fd, &fd, peer, sizeof peer) == 0) {
+    if (now >= lp->peers_loaded_at + 200) peers_refresh(lp, now); /* `chum peer add` at once */
+    app_sess *s = app_node_adopt(lp, fd, NULL, false, peer, NULL, NULL, NULL, 0, NULL);
+    if (!s) {
+      chum_port_sock_close(fd);
+      CHUM_LOGW("conn", "refused a connection from %s: too many sessions", peer);
+    } else {
+      say(s, "accepted %s", peer);
+    }
+  }
+}
+
+int app_conn_loop(cli_ctx *ctx, const app_loop_opts *o) {
+  app_node *lp = calloc(1, sizeof *lp);
+  if (!lp) return CLI_RUNTIME;
+  lp->ctx = ctx;
+  lp->o = o;
+  lp->listen_fd = -1;
+  lp->sync_result = CLI_RUNTIME;
+  int result = CLI_RUNTIME;
+  lp->peers = calloc(1, sizeof *lp->peers);
+  if (!lp->peers) goto out;
+  if (o->log_file) {
+    lp->log = fopen(o->log_file, "a");
+    if (!lp->log) {
+      cli_error(NULL, "cannot open the log file %s: %s", o->log_file, strerror(errno));
+      goto out;
+    }
+    chum_log_set_sink(log_file_sink, lp->log);
+  }
+  if ((result = node_init(lp)) != CLI_OK) goto out;
+  result = CLI_RUNTIME;
+  app_run_stats_init(&lp->stats, ctx, o->mode == APP_MODE_RUN && o->status_line,
+                     o->mode == APP_MODE_SYNC && o->progress);
+  memcpy(lp->stats.person_id, lp->me.person_id, 65);
+  snprintf(lp->stats.email, sizeof lp->stats.email, "%s", lp->me.email);
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -342,132 +1067,210 @@ int app_conn_loop(cli_ctx *ctx, const app_loop_opts *o) {
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  if (o->listen) {
-    char host[256];
-    uint16_t port = 0, bound = 0;
-    if (app_parse_url(o->listen, true, host, sizeof host, &port, NULL, 0) < 0) {
-      cli_error("e.g. --listen 127.0.0.1:8765", "'%s' is not HOST:PORT", o->listen);
-      result = CLI_USAGE;
-      goto out;
-    }
-    if (chum_port_tcp_listen(host, port, 8, &lp->listen_fd, &bound) < 0) {
-      cli_error(NULL, "cannot listen on %s", o->listen);
-      goto out;
-    }
-    if (ctx->verbosity >= 0) {
-      printf("listening ws://%s:%u/ for ONE sessions\n", host, (unsigned)bound);
-      fflush(stdout);
-    }
+  if (o->listen && (result = node_listen(lp)) != CLI_OK) goto out;
+  result = CLI_RUNTIME;
+  if (lp->store && o->mode == APP_MODE_RUN) heads_watch_start(lp);
+  if (o->setup && o->setup(lp, o->setup_user) < 0) goto out;
+  uint64_t start = chum_port_now_ms();
+  if (o->mode == APP_MODE_RUN && !o->no_dial) peers_refresh(lp, start);
+  if (o->mode == APP_MODE_RUN) {
+    int st_rc = chum_node_state_load(ctx->dir, &lp->state);
+    if (st_rc < 0 && st_rc != CHUM_ERR_NOTFOUND)
+      CHUM_LOGW("node", "state.json unreadable (%s): starting from zero", chum_strerror(st_rc));
+    if (st_rc < 0) chum_node_state_init(&lp->state);
+    chum_node_state_run_begin(&lp->state, chum_port_wall_ms());
+    lp->have_state = true;
+    chum_node_state_checkpoint(ctx->dir, &lp->state, chum_port_wall_ms(), start, start,
+                               &lp->state_saved, true);
   }
+
   unsigned failures = 0;
   uint64_t next_dial = 0;
   bool dialing = o->connect_url != NULL;
-  if (dialing) {
-    int rc = dial(lp, o->connect_url);
-    if (rc != CLI_OK) {
-      result = rc;
-      goto out;
-    }
+  bool any_ready_clean = false;
+  if (dialing && !dial_url(lp, o->connect_url, o->target_pk)) {
+    cli_error(NULL, "cannot connect to %s", o->connect_url);
+    goto out;
   }
+  uint64_t next_status = start;
+  bool hurry = false;
   for (;;) {
     uint64_t now = chum_port_now_ms();
-    chum_pollfd fds[MAX_SESSIONS + 1];
-    sess *who[MAX_SESSIONS + 1];
+    enum { NFDS = MAX_SESSIONS + 1 + APP_MAX_SOURCES * APP_SOURCE_MAX_FDS };
+    chum_pollfd fds[NFDS];
+    app_sess *who[NFDS];
+    int src_of[NFDS];
     size_t n = 0;
     uint64_t deadline = now + 1000;
     if (lp->listen_fd >= 0 && !g_stop) {
       fds[n].fd = lp->listen_fd;
       fds[n].events = CHUM_POLL_IN;
+      src_of[n] = -1;
       who[n++] = NULL;
+    }
+    for (size_t k = 0; k < lp->nsrc; k++) {
+      size_t got = lp->src[k].fds(lp->src[k].user, fds + n, APP_SOURCE_MAX_FDS, &deadline);
+      for (size_t j = 0; j < got && j < APP_SOURCE_MAX_FDS; j++) {
+        fds[n + j].revents = 0;
+        src_of[n + j] = (int)k;
+        who[n + j] = NULL;
+      }
+      n += got < APP_SOURCE_MAX_FDS ? got : APP_SOURCE_MAX_FDS;
     }
     int active = 0;
     for (int i = 0; i < MAX_SESSIONS; i++) {
-      sess *s = &lp->s[i];
+      app_sess *s = &lp->s[i];
       if (!s->in_use) continue;
       active++;
       fds[n].fd = s->fd;
       const uint8_t *d;
       fds[n].events = CHUM_POLL_IN | ((s->connecting || chum_ws_output(s->ws, &d)) ? CHUM_POLL_OUT : 0);
+      src_of[n] = -1;
       who[n++] = s;
       uint64_t d1 = chum_ws_deadline(s->ws), d2 = chum_conn_deadline(s->conn);
       if (d1 < deadline) deadline = d1;
       if (d2 < deadline) deadline = d2;
-      if (s->outgoing && s->ready_seen && s->ready_at + o->hold_ms < deadline)
+      if (s->sync && s->chum_started && sess_chum_open(s)) {
+        uint64_t d3 = chum_sync_session_deadline(s->sync);
+        if (d3 < deadline) deadline = d3;
+        if (o->mode == APP_MODE_SYNC && s->pass_done && s->last_rx + 300 > now &&
+            s->last_rx + 300 < deadline)
+          deadline = s->last_rx + 300;
+      }
+      if (o->mode == APP_MODE_CONNECT && s->outgoing && s->ready_seen && s->ready_at + o->hold_ms < deadline)
         deadline = s->ready_at + o->hold_ms;
     }
     if (dialing && active == 0 && next_dial && next_dial < deadline) deadline = next_dial;
+    for (size_t i = 0; i < CHUM_MAX_KNOWN_PEERS; i++)
+      if (lp->d[i].used && lp->d[i].next_at < deadline) deadline = lp->d[i].next_at;
+    if (next_status < deadline) deadline = next_status;
     int timeout = deadline > now ? (int)(deadline - now) : 0;
-    chum_port_poll(fds, n, g_stop ? 50 : timeout);
+    if (hurry) timeout = 0;
+    chum_port_poll(fds, n, g_stop ? (timeout < 50 ? timeout : 50) : timeout);
     now = chum_port_now_ms();
+    hurry = false;
     for (size_t i = 0; i < n; i++) {
-      if (!who[i]) {
-        if (fds[i].revents & CHUM_POLL_IN) {
-          int fd;
-          char peer[80];
-          while (chum_port_tcp_accept(lp->listen_fd, &fd, peer, sizeof peer) == 0) {
-            chum_known_peers_parse("{\"peers\":[]}", 12, lp->peers);
-            app_peers_load(ctx->dir, lp->peers); /* `chum peer add` takes effect at once */
-            sess *s = sess_new(lp, fd, false, peer, NULL, 0, NULL);
-            if (!s) {
-              chum_port_sock_close(fd);
-              CHUM_LOGW("conn", "refused a connection from %s: too many sessions", peer);
-            } else {
-              say(s, "accepted %s", peer);
-            }
-          }
-        }
-        continue;
+      if (who[i]) {
+        if (service(who[i], (fds[i].revents & (CHUM_POLL_IN | CHUM_POLL_HUP | CHUM_POLL_ERR)) != 0, now))
+          hurry = true;
+      } else if (src_of[i] < 0) {
+        if (fds[i].revents & CHUM_POLL_IN) accept_all(lp, now);
       }
-      service(who[i], (fds[i].revents & (CHUM_POLL_IN | CHUM_POLL_HUP | CHUM_POLL_ERR)) != 0, now);
+    }
+    for (size_t k = 0; k < lp->nsrc; k++) {
+      size_t first = 0, cnt = 0;
+      for (size_t i = 0; i < n; i++)
+        if (src_of[i] == (int)k) {
+          if (!cnt) first = i;
+          cnt++;
+        }
+      lp->src[k].service(lp->src[k].user, cnt ? fds + first : NULL, cnt, now);
     }
     for (int i = 0; i < MAX_SESSIONS; i++) {
-      sess *s = &lp->s[i];
+      app_sess *s = &lp->s[i];
       if (!s->in_use) continue;
-      if (!s->finished) service(s, false, now);
+      if (!s->finished && service(s, false, now)) hurry = true;
       if (s->finished) {
         bool ok = s->ready_seen && s->closed_clean;
         bool outgoing = s->outgoing;
         say(s, "ended%s", ok ? " (chum started and the session closed cleanly)" : "");
+        if (o->mode == APP_MODE_SYNC && lp->sync_result != CLI_OK)
+          snprintf(lp->sync_error, sizeof lp->sync_error, "%s",
+                   s->close_reason[0] ? s->close_reason : "the session ended before the pass completed");
+        if (ok) any_ready_clean = true;
+        if (o->mode == APP_MODE_RUN) dial_after(lp, s, now);
+        bool pass_ok = s->pass_done, was_ready = s->ready_seen;
         sess_free(s);
-        if (outgoing) {
-          if (ok) {
+        if (outgoing && dialing) {
+          if (ok && (o->mode != APP_MODE_SYNC || pass_ok)) {
             dialing = false;
             result = CLI_OK;
+          } else if (o->mode == APP_MODE_SYNC && was_ready) {
+            dialing = false; /* chum ran and failed: no retry */
           } else if (failures < o->retries && !g_stop) {
             uint32_t wait = chum_conn_retry_delay_ms(++failures);
-            printf("retrying in %u ms (attempt %u of %u)\n", (unsigned)wait, failures + 1,
-                   o->retries + 1);
-            fflush(stdout);
+            node_say(lp, "retrying in %u ms (attempt %u of %u)", (unsigned)wait, failures + 1,
+                     o->retries + 1);
             next_dial = now + wait;
           } else {
             dialing = false;
             result = CLI_RUNTIME;
           }
-        } else if (o->once) {
+        } else if (o->once && o->mode == APP_MODE_RUN) {
           g_stop = 1;
           result = ok ? CLI_OK : CLI_RUNTIME;
         }
       }
     }
+    if (o->mode == APP_MODE_RUN && !o->no_dial && !g_stop) {
+      if (now >= lp->peers_loaded_at + 2000) peers_refresh(lp, now);
+      dial_due(lp, now);
+    }
+    if (lp->have_state)
+      chum_node_state_checkpoint(ctx->dir, &lp->state, chum_port_wall_ms(), now, start,
+                                 &lp->state_saved, false);
+    if (now >= next_status) {
+      fill_status(lp, now);
+      app_run_status_tick(&lp->stats, ctx->dir, o->mode == APP_MODE_RUN, now);
+      /* 4 times a second while a file arrives (the progress of `make run`), else once */
+      bool receiving = false;
+      for (int i = 0; i < lp->stats.nsess; i++) receiving |= lp->stats.sess[i].file_rx > 0;
+      next_status = now + (lp->stats.live || receiving ? 250 : 1000);
+    } else if (lp->stats.live && lp->stats.bar) {
+      fill_status(lp, now);
+      app_progress_draw(&lp->stats, now, false);
+    }
     int left = 0;
     for (int i = 0; i < MAX_SESSIONS; i++) left += lp->s[i].in_use;
     if (dialing && left == 0 && next_dial && now >= next_dial && !g_stop) {
       next_dial = 0;
-      if (dial(lp, o->connect_url) != CLI_OK) {
-        dialing = false;
-        result = CLI_RUNTIME;
+      if (!dial_url(lp, o->connect_url, o->target_pk)) {
+        if (failures < o->retries) {
+          uint32_t wait = chum_conn_retry_delay_ms(++failures);
+          node_say(lp, "cannot connect; retrying in %u ms (attempt %u of %u)", (unsigned)wait,
+                   failures + 1, o->retries + 1);
+          next_dial = now + wait;
+        } else {
+          dialing = false;
+          result = CLI_RUNTIME;
+        }
       }
       continue;
     }
     if (left == 0 && (g_stop || (o->connect_url && !dialing))) break;
-    if (left == 0 && !o->listen && !dialing) break;
+    if (left == 0 && !o->listen && !dialing && o->mode != APP_MODE_RUN) break;
+    if (left == 0 && o->mode == APP_MODE_RUN && !o->listen && g_stop) break;
   }
-  if (o->listen && !o->once && g_stop) result = CLI_OK;
+  if (o->mode == APP_MODE_RUN && !o->once && g_stop) result = CLI_OK;
+  if (o->mode == APP_MODE_SYNC) {
+    app_progress_draw(&lp->stats, chum_port_now_ms(), true);
+    result = lp->sync_result == CLI_OK && any_ready_clean ? CLI_OK : CLI_RUNTIME;
+    if (result == CLI_OK)
+      app_sync_summary(&lp->stats, chum_port_now_ms() - start);
+    else
+      cli_error(NULL, "sync did not complete: %s",
+                lp->sync_error[0] ? lp->sync_error : (g_stop ? "interrupted" : "no session"));
+  }
 out:
   for (int i = 0; i < MAX_SESSIONS; i++)
     if (lp->s[i].in_use) sess_free(&lp->s[i]);
+  for (size_t k = 0; k < lp->nsrc; k++)
+    if (lp->src[k].stop) lp->src[k].stop(lp->src[k].user);
+  if (o->mode == APP_MODE_RUN && lp->store) app_run_status_final(&lp->stats, ctx->dir);
+  if (lp->have_state) {
+    uint64_t m = chum_port_now_ms();
+    chum_node_state_run_end(&lp->state, chum_port_wall_ms(), m - lp->stats.started_mono);
+    chum_node_state_save(ctx->dir, &lp->state);
+  }
+  app_status_line_clear(&lp->stats);
   chum_port_sock_close(lp->listen_fd);
   chum_crypto_wipe(&lp->me, sizeof lp->me);
+  chum_store_close(lp->store);
+  chum_recipes_free(lp->recipes);
+  if (lp->log) {
+    chum_log_set_sink(chum_log_stderr_sink, NULL);
+    fclose(lp->log);
+  }
   free(lp->peers);
   free(lp);
   return result;

@@ -24,6 +24,7 @@ static const cli_command commands[] = {
     {"peer", "known peers: add FILE, list, remove PERSON_ID", cmd_peer},
     {"run", "run the node: accept ONE sessions (--listen HOST:PORT)", cmd_run},
     {"connect", "open one ONE session to a known peer and report each step", cmd_connect},
+    {"sync", "synchronise once with a known peer (progress bar; exit 0 when complete)", cmd_sync},
     {"fsck", "verify the store; move corrupt files to quarantine/", cmd_fsck},
 };
 

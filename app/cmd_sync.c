@@ -1,0 +1,71 @@
+/* chum sync: one full chum pass with a peer in the foreground (docs/run.md). */
+#include "conn_app.h"
+
+#include "chum/err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int cmd_sync(cli_ctx *ctx, int argc, char **argv) {
+  unsigned long retries = 0;
+  bool once = false;
+  const cli_opt opts[] = {
+      {"once", 0, CLI_OPT_FLAG, NULL, "one pass, then exit (what chum sync always does)", &once, 0},
+      {"retries", 'r', CLI_OPT_UINT, "N", "retry a failed connection N times (5, 10, 20, 30, 60, 120 s apart)", &retries, 100},
+      {0}};
+  const cli_spec spec = {
+      "chum sync PERSON_ID|URL [--once] [--retries N]",
+      "Synchronise once with a known peer (chum peer add) in the foreground: open a ONE\n"
+      "session, import everything the peer lets us read (objects, version trees, BLOBs and\n"
+      "CLOBs, each verified before it is stored), serve what we let the peer read while the\n"
+      "session lasts, then close with 'Chum ended [N] normally'. A progress bar on stderr shows\n"
+      "objects, files and bytes as they arrive when stderr is a terminal; otherwise each file\n"
+      "is a plain line. PERSON_ID uses the peer's stored URL; a ws:// URL must belong to a\n"
+      "known peer. Exit 0 when the pass completed, 1 with the reason otherwise.",
+      opts, 1, 1,
+      "example:\n  chum --dir bob sync ws://127.0.0.1:8765"};
+  cli_args args;
+  int rc = cli_parse(ctx, &spec, argc, argv, &args);
+  if (rc != CLI_CONTINUE) return rc;
+  (void)once;
+  cli_apply_verbosity(ctx);
+  const char *target = args.v[0];
+  chum_known_peers *peers = malloc(sizeof *peers);
+  if (!peers) return CLI_RUNTIME;
+  if (app_peers_load(ctx->dir, peers) < 0) {
+    free(peers);
+    return CLI_RUNTIME;
+  }
+  const chum_known_peer *p = NULL;
+  bool is_url = strncmp(target, "ws://", 5) == 0 || strncmp(target, "wss://", 6) == 0;
+  if (is_url) {
+    for (size_t i = 0; i < peers->count && !p; i++)
+      if (strcmp(peers->peer[i].url, target) == 0) p = &peers->peer[i];
+  } else {
+    p = chum_known_peers_find(peers, target);
+  }
+  if (!p) {
+    cli_error("add the peer first: chum peer add FILE --url URL", "%s is not a known peer",
+              target);
+    free(peers);
+    return CLI_RUNTIME;
+  }
+  if (!p->url[0]) {
+    cli_error("set it: chum peer add FILE --url ws://HOST:PORT", "peer %s has no URL", p->email);
+    free(peers);
+    return CLI_RUNTIME;
+  }
+  uint8_t key[32];
+  memcpy(key, p->instance_pk, 32);
+  char url[CHUM_CONN_URL_MAX + 1];
+  snprintf(url, sizeof url, "%s", p->url);
+  free(peers);
+  app_loop_opts o;
+  memset(&o, 0, sizeof o);
+  o.mode = APP_MODE_SYNC;
+  o.connect_url = url;
+  o.target_pk = key;
+  o.retries = (unsigned)retries;
+  o.progress = true;
+  return app_conn_loop(ctx, &o);
+}
