@@ -1,5 +1,5 @@
 # Thin front end over CMake. The two commands a user needs:
-#   make run    set up (dependencies, build) and run the node in ./chum-data
+#   make run    set up (dependencies, build) and run two demo nodes in ./chum-data (docs/run.md)
 #   make test   set up and run every test: sanitizer build, 32-bit build, fuzz smoke runs
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DIR  ?= ./chum-data
@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 all: build
 
 help:
-	@echo "make run       build and run the node (node directory: DIR=$(DIR))"
+	@echo "make run       build, run two nodes on loopback syncing a sample file (DIR=$(DIR))"
 	@echo "make test      build and run all tests (ASan+UBSan, -m32, fuzz smoke)"
 	@echo "make deps      install missing Debian packages (deps/debian-packages.txt)"
 	@echo "make build     release build in build/ (binary: build/chum)"

@@ -799,6 +799,8 @@ static void dial_after(app_node *lp, app_sess *s, uint64_t now) {
     d->last_ok = now;
     chum_node_state_count(&lp->state, CHUM_NODE_RECONNECTIONS, 1);
     wait = chum_conn_reconnect_delay_ms(rand16());
+    /* both sides reconnect: the larger person ID a little later (see the top of the file) */
+    if (strcmp(lp->me.person_id, d->person_id) > 0) wait += 2500;
   } else if (s->outgoing) {
     wait = chum_conn_retry_delay_ms(++d->failures);
   } else {
@@ -1024,7 +1026,7 @@ static void accept_all(app_node *lp, uint64_t now) {
   int fd;
   char peer[80];
   while (chum_port_tcp_accept(lp->listen_fd, &fd, peer, sizeof peer) == 0) {
-    if (now >= lp->peers_loaded_at + 200) peers_refresh(lp, now); /* `chum peer add` at once */
+    peers_refresh(lp, now); /* `chum peer add` takes effect at once */
     app_sess *s = app_node_adopt(lp, fd, NULL, false, peer, NULL, NULL, NULL, 0, NULL);
     if (!s) {
       chum_port_sock_close(fd);

@@ -13,6 +13,7 @@ dir=$2
 sample_mb=${CHUM_SAMPLE_MB:-32}
 tool_share="$(dirname "$chum")/tool_share"
 mkdir -p "$dir"
+[ -x "$tool_share" ] || { echo "make run needs $tool_share (built with the tests: CHUM_BUILD_TESTS=ON)"; exit 1; }
 
 pids=()
 stop_nodes() {
