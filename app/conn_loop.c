@@ -340,35 +340,12 @@ static void sess_write_log(app_sess *s) {
   info.remote_instance = p->instance_name;
   chum_hex_decode(lp->me.person_id, 64, info.local_person, 32);
   chum_hex_decode(p->person_id, 64, info.remote_person, 32);
-  chum_rpc_stats st;
-  chum_rpc_get_stats(s->rpc, &st);
-  info.requests_sent = st.requests_sent_total;
-  info.requests_received = st.requests_received_total;
-  info.requests_invalid = st.requests_received_invalid;
-  char *json = NULL;
-  int n = chum_sync_log_json(&info, chum_sync_session_exporter(s->sync),
-                             chum_sync_session_importer(s->sync), &json);
-  if (n <= 0) {
-    if (n < 0) CHUM_LOGW("node", "session %d: no Chum log object: %s", s->id, chum_strerror(n));
-    free(json);
-    return;
-  }
-  size_t cap = CHUM_MAX_OBJECT_SIZE, len = 0;
-  char *md = malloc(cap);
-  chum_object_error err;
-  memset(&err, 0, sizeof err);
-  int rc = md ? chum_object_encode_json(lp->recipes, json, (size_t)n, 0, md, cap, &len, &err)
-              : CHUM_ERR_NOMEM;
   char h[65] = "";
-  if (rc == 0)
-    rc = chum_store_put_version(lp->store, lp->recipes, md, len, chum_port_wall_ms(), h, NULL, NULL);
+  int rc = chum_sync_session_store_log(s->sync, &info, lp->store, lp->recipes, chum_port_wall_ms(), h);
   if (rc < 0)
-    CHUM_LOGW("node", "session %d: cannot store the Chum log object: %s %s", s->id,
-              chum_strerror(rc), err.message);
-  else
+    CHUM_LOGW("node", "session %d: cannot store the Chum log object: %s", s->id, chum_strerror(rc));
+  else if (rc > 0)
     CHUM_LOGI("node", "session %d: Chum log object %s stored", s->id, h);
-  free(md);
-  free(json);
 }
 
 static void sess_chum_free(app_sess *s) {
