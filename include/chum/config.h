@@ -150,6 +150,18 @@
 #ifndef CHUM_RELAY_SPARES
 #define CHUM_RELAY_SPARES 2
 #endif
+/* F: a comm server pings each spare this long after its last pong, ms (spec/commserver.md §4). */
+#ifndef CHUM_COMMSERVER_PING_INTERVAL_MS
+#define CHUM_COMMSERVER_PING_INTERVAL_MS 25000
+#endif
+/* F: a comm server terminates a spare whose pong is this late, ms (§4, §7). */
+#ifndef CHUM_COMMSERVER_PONG_TIMEOUT_MS
+#define CHUM_COMMSERVER_PONG_TIMEOUT_MS 1000
+#endif
+/* D: WebSockets a comm server holds at once (spares, relayed pairs, new ones). */
+#ifndef CHUM_COMMSERVER_MAX_CLIENTS
+#define CHUM_COMMSERVER_MAX_CLIENTS 64
+#endif
 /* D: known peers a node keeps. */
 #ifndef CHUM_MAX_KNOWN_PEERS
 #define CHUM_MAX_KNOWN_PEERS 64
