@@ -134,6 +134,7 @@ int cmd_topology(cli_ctx *ctx, int argc, char **argv);
 int cmd_recipe(cli_ctx *ctx, int argc, char **argv);
 int cmd_peer(cli_ctx *ctx, int argc, char **argv);
 int cmd_run(cli_ctx *ctx, int argc, char **argv);
+int cmd_commserver(cli_ctx *ctx, int argc, char **argv);
 int cmd_connect(cli_ctx *ctx, int argc, char **argv);
 int cmd_sync(cli_ctx *ctx, int argc, char **argv);
 int cmd_fsck(cli_ctx *ctx, int argc, char **argv);

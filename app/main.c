@@ -23,6 +23,7 @@ static const cli_command commands[] = {
     {"recipe", "object types the node understands (import, list, show)", cmd_recipe},
     {"peer", "known peers: add FILE, list, remove PERSON_ID", cmd_peer},
     {"run", "run the node: accept ONE sessions (--listen HOST:PORT)", cmd_run},
+    {"commserver", "run a comm server (relay for nodes behind NAT, as one.models)", cmd_commserver},
     {"connect", "open one ONE session to a known peer and report each step", cmd_connect},
     {"sync", "synchronise once with a known peer (progress bar; exit 0 when complete)", cmd_sync},
     {"fsck", "verify the store; move corrupt files to quarantine/", cmd_fsck},

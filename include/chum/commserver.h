@@ -144,6 +144,9 @@ void chum_commserver_stop(chum_commserver *s, uint64_t now_ms);
 
 /** The state of |client| (CHUM_COMMSERVER_FREE for a bad handle). */
 chum_commserver_client_state chum_commserver_client(const chum_commserver *s, unsigned client);
+/** The other side of |client| (a relayed pair, or an initiator and its reserved spare): 1 and
+ *  *partner, or 0. For flow control: read a client only while its partner can take more. */
+int chum_commserver_partner(const chum_commserver *s, unsigned client, unsigned *partner);
 /** Counters and current numbers. */
 void chum_commserver_get_stats(const chum_commserver *s, chum_commserver_stats *st);
 

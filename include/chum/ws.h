@@ -137,6 +137,11 @@ size_t chum_ws_tx_size_for(size_t max_message);
 int chum_ws_new(chum_ws **out, const chum_ws_settings *settings, chum_ws_event_cb cb,
                 void *user, uint64_t now_ms);
 
+/** Send the following events to |cb| with |user| instead (also from inside an event callback:
+ *  the next event of the same chum_ws_recv goes to the new handler). Used to hand an open
+ *  WebSocket to another owner, e.g. a comm-server spare to a ONE session after the handover. */
+void chum_ws_set_handler(chum_ws *ws, chum_ws_event_cb cb, void *user);
+
 /** Free (NULL-safe). No event is emitted. */
 void chum_ws_free(chum_ws *ws);
 

@@ -444,6 +444,12 @@ void chum_commserver_stop(chum_commserver *s, uint64_t now_ms) {
   for (size_t i = 0; i < s->max; i++) close_client(s, (unsigned)i, false, CHUM_COMMSERVER_STOPPED);
 }
 
+int chum_commserver_partner(const chum_commserver *s, unsigned who, unsigned *partner) {
+  if (!s || who >= s->max || !s->c[who].linked) return 0;
+  if (partner) *partner = s->c[who].partner;
+  return 1;
+}
+
 void chum_commserver_get_stats(const chum_commserver *s, chum_commserver_stats *st) {
   if (!s || !st) return;
   *st = s->st;

@@ -363,6 +363,12 @@ fail:
   return rc;
 }
 
+void chum_ws_set_handler(chum_ws *ws, chum_ws_event_cb cb, void *user) {
+  if (!ws) return;
+  ws->cb = cb;
+  ws->user = user;
+}
+
 void chum_ws_free(chum_ws *ws) {
   if (!ws) return;
   chum_crypto_wipe(ws->tx, ws->tx_cap);

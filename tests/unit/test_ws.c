@@ -976,6 +976,36 @@ TEST(echo_many_sizes_through_a_pair) {
   pair_free(&c, &s);
 }
 
+/* chum_ws_set_handler from inside a callback: the next message of the same chunk goes to the
+ * new owner (a comm-server spare handed to a ONE session). */
+static int g_new_owner_msgs;
+static void new_owner(chum_ws *ws, const chum_ws_event *ev, void *user) {
+  (void)ws;
+  if (ev->type == CHUM_WS_EV_TEXT && user == &g_new_owner_msgs) g_new_owner_msgs++;
+}
+static int g_old_owner_msgs;
+static void old_owner(chum_ws *ws, const chum_ws_event *ev, void *user) {
+  (void)user;
+  if (ev->type != CHUM_WS_EV_TEXT) return;
+  g_old_owner_msgs++;
+  chum_ws_set_handler(ws, new_owner, &g_new_owner_msgs);
+}
+TEST(set_handler_inside_a_callback) {
+  peer c, s;
+  pair_open(&c, &s, 0, CHUM_WS_OVERSIZE_CLOSE);
+  chum_ws_set_handler(s.ws, old_owner, NULL);
+  CHECK_EQ(chum_ws_write_message(c.ws, CHUM_WS_OP_TEXT, "handover", 8), 0);
+  CHECK_EQ(chum_ws_write_message(c.ws, CHUM_WS_OP_TEXT, "request", 7), 0);
+  CHECK_EQ(chum_ws_write_message(c.ws, CHUM_WS_OP_TEXT, "more", 4), 0);
+  const uint8_t *d;
+  size_t n = chum_ws_output(c.ws, &d);
+  CHECK_EQ(chum_ws_recv(s.ws, d, n, 0), (int)n); /* all three in one chunk */
+  chum_ws_output_consume(c.ws, n);
+  CHECK_EQ(g_old_owner_msgs, 1);
+  CHECK_EQ(g_new_owner_msgs, 2);
+  pair_free(&c, &s);
+}
+
 int main(void) {
   chum_log_set_sink(NULL, NULL);
   RUN(accept_key_rfc_example);
@@ -1006,5 +1036,6 @@ int main(void) {
   RUN(valid_close_codes_are_echoed);
   RUN(data_after_close_is_ignored);
   RUN(echo_many_sizes_through_a_pair);
+  RUN(set_handler_inside_a_callback);
   return chum_check_finish();
 }
