@@ -138,5 +138,14 @@ int cmd_commserver(cli_ctx *ctx, int argc, char **argv);
 int cmd_connect(cli_ctx *ctx, int argc, char **argv);
 int cmd_sync(cli_ctx *ctx, int argc, char **argv);
 int cmd_fsck(cli_ctx *ctx, int argc, char **argv);
+int cmd_put(cli_ctx *ctx, int argc, char **argv);
+int cmd_get(cli_ctx *ctx, int argc, char **argv);
+int cmd_share(cli_ctx *ctx, int argc, char **argv);
+int cmd_group(cli_ctx *ctx, int argc, char **argv);
+int cmd_access(cli_ctx *ctx, int argc, char **argv);
+int cmd_obj(cli_ctx *ctx, int argc, char **argv);
+int cmd_ls(cli_ctx *ctx, int argc, char **argv);
+int cmd_cat(cli_ctx *ctx, int argc, char **argv);
+int cmd_versions(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -1,5 +1,6 @@
 /* chum init: create a node (identity, keys, state) in the node directory. */
 #include "cli.h"
+#include "store_cli.h"
 
 #include "chum/crypto.h"
 #include "chum/err.h"
@@ -194,6 +195,19 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv) {
               "cannot create a node in %s: %s", ctx->dir, chum_strerror(err));
     goto done;
   }
+  /* The identity objects go into the node's store (Person, Instance, their Keys). */
+  chum_store *st = NULL;
+  chum_recipes *r = NULL;
+  if (cli_open_store_recipes(ctx, &st, &r) != CLI_OK) goto done;
+  err = cli_store_identity(st, r, &id);
+  chum_recipes_free(r);
+  chum_store_close(st);
+  if (err != 0) {
+    cli_error("'chum fsck' checks the store; 'chum init --force' tries again",
+              "the node was created in %s but its identity objects could not be stored",
+              ctx->dir);
+    goto done;
+  }
   if (ctx->json) {
     char buf[CHUM_NODE_FILE_MAX];
     if (chum_node_identity_to_json(&id, true, buf, sizeof buf) < 0) goto done;
@@ -203,6 +217,7 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv) {
     printf("  person    %s  %s\n", id.email, id.person_id);
     printf("  instance  %s  %s\n", id.instance_name, id.instance_id);
     printf("  node ID   %s\n", id.node_id);
+    printf("  stored    Person, Instance and their Keys objects (chum ls)\n");
     printf("secret keys: %s/%s (mode 0600): keep it private and backed up.\n", ctx->dir,
            CHUM_NODE_SECRET_FILE);
   }

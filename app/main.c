@@ -27,6 +27,15 @@ static const cli_command commands[] = {
     {"connect", "open one ONE session to a known peer and report each step", cmd_connect},
     {"sync", "synchronise once with a known peer (progress bar; exit 0 when complete)", cmd_sync},
     {"fsck", "verify the store; move corrupt files to quarantine/", cmd_fsck},
+    {"put", "store a file as a BLOB (or --clob) and print its hash", cmd_put},
+    {"get", "copy a stored BLOB/CLOB/object out, verified (-o FILE)", cmd_get},
+    {"share", "give persons or groups access to a stored object or BLOB", cmd_share},
+    {"group", "groups of persons to share with (create, add, remove, list, show)", cmd_group},
+    {"access", "what a person would receive from this node (the exporter's roots)", cmd_access},
+    {"obj", "ONE objects: encode, decode, hash, store (JSON form <-> microdata)", cmd_obj},
+    {"ls", "list the store: objects, ID objects, BLOBs, CLOBs (--type, --kind)", cmd_ls},
+    {"cat", "print a stored object (microdata, or --json)", cmd_cat},
+    {"versions", "version history of a versioned object (IDHASH)", cmd_versions},
 };
 
 static const size_t command_count = sizeof commands / sizeof commands[0];
