@@ -5,8 +5,10 @@
 #include "chum/err.h"
 #include "chum/node.h"
 #include "chum/port.h"
+#include "chum/store.h"
 
 #include <inttypes.h>
+#include <string.h>
 #include <time.h>
 
 static void fmt_time(uint64_t ms, char *out, size_t cap) {
@@ -77,10 +79,21 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv) {
   uint64_t free_bytes = 0, dir_files = 0, dir_bytes = 0;
   int free_rc = chum_port_free_space(ctx->dir, &free_bytes);
   chum_node_dir_usage(ctx->dir, &dir_files, &dir_bytes);
-  /* The store is counted directly when it exists (read-only: safe beside a running node);
-   * otherwise the figures the node saved are shown. */
-  chum_node_storage sto;
-  bool have_store = chum_node_storage_usage(ctx->dir, &sto) == 0;
+  /* The store is counted directly when it exists (chum_store_stats; opened shared, so its
+   * temporary files are left alone: safe beside a running node); otherwise the figures the
+   * node saved are shown. */
+  chum_store_metrics sto;
+  memset(&sto, 0, sizeof sto);
+  bool have_store = false;
+  char store_dir[1100];
+  snprintf(store_dir, sizeof store_dir, "%s/store", ctx->dir);
+  if (chum_port_is_dir(store_dir) == 1) {
+    chum_store *cs = NULL;
+    if (chum_store_open_flags(&cs, ctx->dir, CHUM_STORE_SHARED) == 0) {
+      have_store = chum_store_stats(cs, &sto) == 0;
+      chum_store_close(cs);
+    }
+  }
   if (have_store)
     chum_node_state_storage(&st, sto.objects + sto.ids,
                             sto.object_bytes + sto.id_bytes + sto.blob_bytes + sto.clob_bytes);
@@ -100,6 +113,9 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv) {
       printf(", \"ids\": %" PRIu64 ", \"blobs\": %" PRIu64 ", \"blobBytes\": %" PRIu64
              ", \"clobs\": %" PRIu64 ", \"clobBytes\": %" PRIu64,
              sto.ids, sto.blobs, sto.blob_bytes, sto.clobs, sto.clob_bytes);
+    if (have_store)
+      printf(", \"versioned\": %" PRIu64 ", \"quarantined\": %" PRIu64, sto.heads,
+             sto.quarantined);
     if (free_rc == 0) printf(", \"freeBytes\": %" PRIu64, free_bytes);
     printf(", \"dirFiles\": %" PRIu64 ", \"dirBytes\": %" PRIu64 "},\n", dir_files, dir_bytes);
     printf("  \"health\": {\"running\": %s, \"runs\": %" PRIu64 ", \"lastStart\": %" PRIu64
@@ -157,8 +173,11 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv) {
     fmt_bytes(sto.blob_bytes, b1, sizeof b1);
     fmt_bytes(sto.clob_bytes, b2, sizeof b2);
     printf("              %" PRIu64 " objects and %" PRIu64 " ID objects, %" PRIu64
-           " BLOBs (%s), %" PRIu64 " CLOBs (%s)\n",
-           sto.objects, sto.ids, sto.blobs, b1, sto.clobs, b2);
+           " BLOBs (%s), %" PRIu64 " CLOBs (%s); %" PRIu64 " versioned objects\n",
+           sto.objects, sto.ids, sto.blobs, b1, sto.clobs, b2, sto.heads);
+    if (sto.quarantined)
+      printf("              %" PRIu64 " corrupt files in %s/quarantine/ (found by chum fsck)\n",
+             sto.quarantined, ctx->dir);
   }
   fmt_time(st.last_start_ms, t1, sizeof t1);
   fmt_time(st.last_seen_ms, t2, sizeof t2);

@@ -24,7 +24,7 @@ int cli_open_store(const cli_ctx *ctx, chum_store **st) {
                 "no node in %s", ctx->dir);
     return CLI_RUNTIME;
   }
-  int rc = chum_store_open(st, ctx->dir);
+  int rc = chum_store_open_flags(st, ctx->dir, CHUM_STORE_SHARED);
   if (rc) {
     cli_error("check the directory's permissions and free space",
               "cannot open the store in %s: %s", ctx->dir, chum_strerror(rc));

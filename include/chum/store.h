@@ -54,6 +54,17 @@ const char *chum_store_kind_name(chum_store_kind kind);
  *  file error (CHUM_ERR_IO, CHUM_ERR_AUTH …). */
 int chum_store_open(chum_store **st, const char *dir);
 
+/** Flags of chum_store_open_flags. */
+#define CHUM_STORE_SHARED 0x1u /* another process (a running node) may use the store: leave
+                                  store/tmp/ alone, its writes may be under way */
+
+/** chum_store_open with |flags|. With CHUM_STORE_SHARED nothing in tmp/ is removed (the
+ *  command-line tools open the store this way beside `chum run`; leftovers are removed by the
+ *  next plain open or by chum_store_fsck). Each write is still atomic on its own; two
+ *  processes changing the same version head at the same moment may lose one of the two
+ *  updates (the head then names one of the two new nodes, both of which are stored). */
+int chum_store_open_flags(chum_store **st, const char *dir, unsigned flags);
+
 /** Close and free (NULL-safe). */
 void chum_store_close(chum_store *st);
 

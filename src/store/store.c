@@ -94,7 +94,11 @@ static int clean_one(const char *name, void *user) {
 }
 
 int chum_store_open(chum_store **out, const char *dir) {
-  if (!out || !dir || !*dir) return CHUM_ERR_INVAL;
+  return chum_store_open_flags(out, dir, 0);
+}
+
+int chum_store_open_flags(chum_store **out, const char *dir, unsigned flags) {
+  if (!out || !dir || !*dir || (flags & ~(unsigned)CHUM_STORE_SHARED)) return CHUM_ERR_INVAL;
   *out = NULL;
   chum_store *st = calloc(1, sizeof *st);
   if (!st) return CHUM_ERR_NOMEM;
@@ -116,7 +120,12 @@ int chum_store_open(chum_store **out, const char *dir) {
       goto fail;
     }
   }
-  /* Leftovers of interrupted writes: a temp file is never referenced, remove them all. */
+  /* Leftovers of interrupted writes: a temp file is never referenced, remove them all;
+   * except beside another process (CHUM_STORE_SHARED), whose writes may be under way. */
+  if (flags & CHUM_STORE_SHARED) {
+    *out = st;
+    return 0;
+  }
   rc = store_path(st, STORE_DIR_TMP, NULL, p, sizeof p);
   if (rc) goto fail;
   clean_ctx c = {p, 0};

@@ -125,6 +125,8 @@ elif [ $rc = 1 ] && grep -q "no hardware ID" "$T/err"; then ok "no hardware ID i
 else bad "init with the machine's hardware ID (exit $rc)"; fi
 
 # ---- status reads the state file the running node keeps -----------------------------------------
+# Without a store (init makes one; removed here) status shows the figures of the state file.
+rm -rf "$D/store"
 now=$(date +%s%3N)
 cat >"$D/state.json" <<EOS
 {"format": 1,
