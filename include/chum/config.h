@@ -177,6 +177,18 @@
 #ifndef CHUM_PAIRING_SYNC_WAIT_MS
 #define CHUM_PAIRING_SYNC_WAIT_MS 2000
 #endif
+/* D: open invitations (tokens) an inviter keeps at once. */
+#ifndef CHUM_PAIR_MAX_TOKENS
+#define CHUM_PAIR_MAX_TOKENS 32
+#endif
+/* D: longest invitation text (JSON or URL) we parse, bytes. */
+#ifndef CHUM_PAIR_INVITATION_MAX
+#define CHUM_PAIR_INVITATION_MAX 4096
+#endif
+/* D: the invitation URL before '#' (the apps' form: spec/pairing.md §1). */
+#ifndef CHUM_PAIR_URL_BASE
+#define CHUM_PAIR_URL_BASE "https://edda.one/invites/invitePartner/?invited=true"
+#endif
 
 /* ---- RPC and chum (src/rpc, src/chum) -------------------------------------------------- */
 

@@ -81,7 +81,9 @@ typedef enum chum_conn_event_type {
   CHUM_CONN_EV_PEER,          /* identity proven and instance known (before synchronisation).
                                  The callback may refuse with chum_conn_close(). */
   CHUM_CONN_EV_READY,         /* 'synchronisation' exchanged (or raw mode encrypted): the
-                                 message channel is open (chum/rpc starts here) */
+                                 message channel is open (chum/rpc starts here). Group
+                                 "pairing": right after the instance exchange, without
+                                 'synchronisation' (spec/pairing.md §2; chum_pair runs here) */
   CHUM_CONN_EV_MESSAGE,       /* an application message, reassembled and unescaped */
   CHUM_CONN_EV_CLOSE          /* the session ended (once). local: the driver must send the
                                  WebSocket close frame (code, reason) and, if terminate, treat
@@ -316,15 +318,21 @@ typedef struct chum_known_peer {
   uint8_t instance_pk[32];
   uint8_t instance_sign_pk[32];
   char url[CHUM_CONN_URL_MAX + 1]; /* "" if the peer does not listen */
+  /* Trusted: dialled and announced to automatically (the default; `chum peer untrust` clears
+   * it). An untrusted peer stays known (its keys are still pinned) but nobody connects to it
+   * by itself. known-peers.json: "trusted": false; absent means true. */
+  bool trusted;
 } chum_known_peer;
 
 /** Parse a public Identity (type "public", personEmail, instanceName, personKeyPublic,
  *  personSignKeyPublic, instanceKeyPublic, instanceSignKeyPublic; optional personId,
- *  instanceId, url). The ID hashes are computed; given ones must match (CHUM_ERR_INTEGRITY).
+ *  instanceId, url, trusted (default true)). The ID hashes are computed; given ones must match
+ *  (CHUM_ERR_INTEGRITY).
  *  CHUM_ERR_INVAL for malformed JSON or fields. |why| (may be NULL) gets a sentence. */
 int chum_known_peer_parse(const char *json, size_t len, chum_known_peer *p, const char **why);
-/** The public Identity JSON of |p| in the one.models field order (+ personId, instanceId, and
- *  url when set). |pretty|: indented. Returns the length or CHUM_ERR_NOBUF. */
+/** The public Identity JSON of |p| in the one.models field order (+ personId, instanceId,
+ *  url when set, and "trusted": false for an untrusted peer). |pretty|: indented. Returns the
+ *  length or CHUM_ERR_NOBUF. */
 int chum_known_peer_to_json(const chum_known_peer *p, bool pretty, char *out, size_t cap);
 
 /** The known-peer list of a node (its file: known-peers.json in the node directory). */
@@ -337,8 +345,9 @@ typedef struct chum_known_peers {
 int chum_known_peers_parse(const char *json, size_t len, chum_known_peers *list);
 /** known-peers.json text. Returns the length or CHUM_ERR_NOBUF. */
 int chum_known_peers_to_json(const chum_known_peers *list, char *out, size_t cap);
-/** Add |p|, or update the URL of the same peer. A known person with other keys or another
- *  instance is refused (CHUM_ERR_EXISTS: remove it first); CHUM_ERR_NOBUF when full. */
+/** Add |p|, or update the URL of the same peer (its trusted flag is kept). A known person
+ *  with other keys or another instance is refused (CHUM_ERR_EXISTS: remove it first): keys
+ *  never change silently. CHUM_ERR_NOBUF when full. */
 int chum_known_peers_add(chum_known_peers *list, const chum_known_peer *p);
 /** Remove by person ID. CHUM_ERR_NOTFOUND if absent. */
 int chum_known_peers_remove(chum_known_peers *list, const char *person_id);
@@ -347,6 +356,14 @@ const chum_known_peer *chum_known_peers_find(const chum_known_peers *list, const
 /** Find by instance X25519 key, or NULL. */
 const chum_known_peer *chum_known_peers_find_key(const chum_known_peers *list,
                                                  const uint8_t instance_pk[32]);
+/** Set the trusted flag of a known person. CHUM_ERR_NOTFOUND if absent. */
+int chum_known_peers_set_trusted(chum_known_peers *list, const char *person_id, bool trusted);
+/** The decision at CHUM_CONN_EV_PEER of a "pairing" session (spec/pairing.md §2): anyone may
+ *  pair, but a known person must come with its recorded person key ("Error: Key does not
+ *  match your previous visit"), instance, and a transport key that is its recorded instance
+ *  or person key. 0 or CHUM_ERR_AUTH with *reason. */
+int chum_known_peers_check_pairing(const chum_known_peers *list, const chum_conn_peer *peer,
+                                   const char **reason);
 /** The decision at CHUM_CONN_EV_PEER (spec/connection.md §8 "for a known peer"): 0 to accept;
  *  else CHUM_ERR_AUTH with *reason the close reason: unknown person (unless |accept_unknown|),
  *  a person key or instance that differs from the record, or a transport key that is not the

@@ -571,6 +571,12 @@ static void protocol_message(chum_conn *c, bool is_text, const uint8_t *data, si
     ev.peer = &c->peer;
     emit(c, &ev); /* the application may refuse (chum_conn_close) */
     if (c->state == ST_CLOSED) goto done;
+    if (strcmp(c->peer.group, "pairing") == 0) {
+      /* spec/pairing.md §2: no 'synchronisation' on the pairing connection; the pairing
+       * messages (authentication_token, identity) follow at once (chum_pair) */
+      go_open(c);
+      break;
+    }
     TRY(send_text(c, CHUM_CONN_SYNCHRONISATION, now));
     c->state = ST_WAIT_SYNCHRONISATION;
     break;

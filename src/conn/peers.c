@@ -53,6 +53,8 @@ static int parse_obj(const cJSON *o, chum_known_peer *p, const char **why) {
     snprintf(p->email, sizeof p->email, "%s", email);
     snprintf(p->instance_name, sizeof p->instance_name, "%s", name);
     snprintf(p->url, sizeof p->url, "%s", url ? url : "");
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(o, "trusted");
+    p->trusted = !cJSON_IsBool(tr) || cJSON_IsTrue(tr);
     if (chum_node_person_id(email, p->person_id) < 0 ||
         chum_node_instance_id(name, p->person_id, p->instance_id) < 0) {
       w = "the e-mail or instance name is not valid UTF-8";
@@ -99,6 +101,7 @@ static cJSON *to_obj(const chum_known_peer *p) {
   cJSON_AddStringToObject(o, "personId", p->person_id);
   cJSON_AddStringToObject(o, "instanceId", p->instance_id);
   if (p->url[0]) cJSON_AddStringToObject(o, "url", p->url);
+  if (!p->trusted) cJSON_AddFalseToObject(o, "trusted");
   return o;
 }
 
@@ -198,6 +201,34 @@ int chum_known_peers_remove(chum_known_peers *list, const char *person_id) {
     return 0;
   }
   return CHUM_ERR_NOTFOUND;
+}
+
+int chum_known_peers_set_trusted(chum_known_peers *list, const char *person_id, bool trusted) {
+  if (!list || !person_id) return CHUM_ERR_INVAL;
+  for (size_t i = 0; i < list->count; i++) {
+    if (strcmp(list->peer[i].person_id, person_id) != 0) continue;
+    list->peer[i].trusted = trusted;
+    return 0;
+  }
+  return CHUM_ERR_NOTFOUND;
+}
+
+int chum_known_peers_check_pairing(const chum_known_peers *list, const chum_conn_peer *peer,
+                                   const char **reason) {
+  const char *r = NULL;
+  const chum_known_peer *k = chum_known_peers_find(list, peer->person_id);
+  if (!k) {
+    r = NULL; /* pairing is how unknown persons become known */
+  } else if (memcmp(k->person_pk, peer->person_pk, 32) != 0) {
+    r = "Error: Key does not match your previous visit";
+  } else if (strcmp(k->instance_id, peer->instance_id) != 0) {
+    r = "Error: The instance id does not match the one we have on record.";
+  } else if (memcmp(k->instance_pk, peer->static_pk, 32) != 0 &&
+             memcmp(k->person_pk, peer->static_pk, 32) != 0) {
+    r = "Error: The connection key is not the instance key we have on record.";
+  }
+  if (reason) *reason = r;
+  return r ? CHUM_ERR_AUTH : 0;
 }
 
 int chum_known_peers_check(const chum_known_peers *list, const chum_conn_peer *peer,

@@ -15,6 +15,7 @@
 #include "chum/crypto.h"
 #include "chum/err.h"
 #include "check.h"
+#include "conn_vectors.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -34,40 +35,12 @@ static uint8_t *unhex(const char *hex, size_t *len) {
   return b;
 }
 
-/* ---- the recorded generator ---------------------------------------------------------------- */
+/* ---- the recorded generator (tests/support/conn_vectors.c) ------------------------------- */
 
-typedef struct drbg {
-  char label[96];
-  uint64_t block;
-  uint8_t buf[32];
-  size_t pos;
-} drbg;
-
-static void drbg_init(drbg *d, const char *label) {
-  memset(d, 0, sizeof *d);
-  snprintf(d->label, sizeof d->label, "%s", label);
-  d->pos = 32;
-}
-
-static int drbg_fill(void *out, size_t len, void *user) {
-  drbg *d = user;
-  uint8_t *o = out;
-  while (len) {
-    if (d->pos == 32) {
-      char in[160];
-      int n = snprintf(in, sizeof in, "oneref-drbg/v1|%s|%llu", d->label,
-                       (unsigned long long)d->block++);
-      chum_sha256(in, (size_t)n, d->buf);
-      d->pos = 0;
-    }
-    size_t k = 32 - d->pos < len ? 32 - d->pos : len;
-    memcpy(o, d->buf + d->pos, k);
-    d->pos += k;
-    o += k;
-    len -= k;
-  }
-  return 0;
-}
+typedef chum_test_drbg drbg;
+#define drbg_init chum_test_drbg_init
+#define drbg_fill chum_test_drbg_fill
+#define load_identity chum_test_load_identity
 
 TEST(drbg_check_value) {
   size_t n = 0;
@@ -93,47 +66,6 @@ TEST(drbg_check_value) {
   CHECK_MEM(got, want, 64);
   free(want);
 }
-
-/* ---- identities ------------------------------------------------------------------------------ */
-
-static int hexto(const cJSON *o, const char *key, uint8_t *out, size_t n) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  if (!cJSON_IsString(v) || strlen(v->valuestring) != 2 * n) return -1;
-  return chum_hex_decode(v->valuestring, 2 * n, out, n);
-}
-
-static int load_identity(const char *who, chum_conn_identity *id) {
-  size_t n = 0;
-  char *text = chum_test_read_vector("connection/identities.json", &n);
-  if (!text) return -1;
-  cJSON *root = cJSON_Parse(text);
-  free(text);
-  const cJSON *p = cJSON_GetObjectItemCaseSensitive(
-      cJSON_GetObjectItemCaseSensitive(root, "identities"), who);
-  const cJSON *sec = cJSON_GetObjectItemCaseSensitive(p, "secret");
-  int rc = -1;
-  memset(id, 0, sizeof *id);
-  if (p && sec) {
-    snprintf(id->email, sizeof id->email, "%s",
-             cJSON_GetObjectItemCaseSensitive(p, "personEmail")->valuestring);
-    snprintf(id->instance_name, sizeof id->instance_name, "%s",
-             cJSON_GetObjectItemCaseSensitive(p, "instanceName")->valuestring);
-    snprintf(id->person_id, sizeof id->person_id, "%s",
-             cJSON_GetObjectItemCaseSensitive(p, "personId")->valuestring);
-    snprintf(id->instance_id, sizeof id->instance_id, "%s",
-             cJSON_GetObjectItemCaseSensitive(p, "instanceId")->valuestring);
-    rc = 0;
-    rc |= hexto(sec, "personKeyPublic", id->person_pk, 32);
-    rc |= hexto(sec, "personKeySecret", id->person_sk, 32);
-    rc |= hexto(sec, "personSignKeyPublic", id->person_sign_pk, 32);
-    rc |= hexto(sec, "instanceKeyPublic", id->instance_pk, 32);
-    rc |= hexto(sec, "instanceKeySecret", id->instance_sk, 32);
-    rc |= hexto(sec, "instanceSignKeyPublic", id->instance_sign_pk, 32);
-  }
-  cJSON_Delete(root);
-  return rc;
-}
-
 
 static const char *jstr(const cJSON *o, const char *k) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
