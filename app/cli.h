@@ -137,6 +137,8 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv);
 int cmd_commserver(cli_ctx *ctx, int argc, char **argv);
 int cmd_connect(cli_ctx *ctx, int argc, char **argv);
 int cmd_sync(cli_ctx *ctx, int argc, char **argv);
+int cmd_invite(cli_ctx *ctx, int argc, char **argv);
+int cmd_pair(cli_ctx *ctx, int argc, char **argv);
 int cmd_fsck(cli_ctx *ctx, int argc, char **argv);
 int cmd_put(cli_ctx *ctx, int argc, char **argv);
 int cmd_get(cli_ctx *ctx, int argc, char **argv);

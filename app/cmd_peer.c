@@ -1,6 +1,7 @@
 /* chum peer: the node's known peers (known-peers.json in the node directory).
  * `chum peer add FILE`, `chum peer list [--json]`, `chum peer remove PERSON_ID`. */
 #include "conn_app.h"
+#include "pair_app.h"
 
 #include "chum/conn.h"
 #include "chum/crypto.h"
@@ -35,7 +36,7 @@ int app_peers_load(const char *dir, chum_known_peers *list) {
   return rc;
 }
 
-static int peers_save(const char *dir, const chum_known_peers *list) {
+int app_peers_save(const char *dir, const chum_known_peers *list) {
   char path[1024];
   if (chum_node_path(dir, PEERS_FILE, path, sizeof path) < 0) return CHUM_ERR_NOBUF;
   char *buf = malloc(PEERS_FILE_MAX);
@@ -95,7 +96,7 @@ static int peer_add(cli_ctx *ctx, const char *file, const char *url) {
     else if (rc == CHUM_ERR_NOBUF)
       cli_error(NULL, "the peer list is full (%d peers)", CHUM_MAX_KNOWN_PEERS);
     else if (rc == 0)
-      rc = peers_save(ctx->dir, list);
+      rc = app_peers_save(ctx->dir, list);
   }
   free(list);
   if (rc < 0) return CLI_RUNTIME;
@@ -127,8 +128,9 @@ static int peer_list(cli_ctx *ctx) {
   } else {
     for (size_t i = 0; i < list->count; i++) {
       const chum_known_peer *p = &list->peer[i];
-      printf("%s  %s\n  instance %s  %s\n  url      %s\n", p->person_id, p->email,
-             p->instance_id, p->instance_name, p->url[0] ? p->url : "(none)");
+      printf("%s  %s%s\n  instance %s  %s\n  url      %s\n", p->person_id, p->email,
+             p->trusted ? "" : "  (untrusted: not dialled automatically)", p->instance_id,
+             p->instance_name, p->url[0] ? p->url : "(none)");
     }
   }
   free(list);
@@ -148,11 +150,36 @@ static int peer_remove(cli_ctx *ctx, const char *person_id) {
     if (rc == CHUM_ERR_NOTFOUND)
       cli_error("see chum peer list", "no known peer has person ID %s", person_id);
     else if (rc == 0)
-      rc = peers_save(ctx->dir, list);
+      rc = app_peers_save(ctx->dir, list);
   }
   free(list);
   if (rc < 0) return CLI_RUNTIME;
   if (ctx->verbosity >= 0 && !ctx->json) printf("removed peer %s\n", person_id);
+  return CLI_OK;
+}
+
+/* chum peer trust|untrust PERSON_ID: the trusted flag (untrusted peers stay known, with their
+ * keys pinned, but are not connected to or announced automatically). */
+static int peer_trust(cli_ctx *ctx, const char *person_id, bool trusted) {
+  if (!chum_is_hash_hex(person_id, strlen(person_id))) {
+    cli_error("see chum peer list", "'%s' is not a person ID (64 lowercase hex)", person_id);
+    return CLI_USAGE;
+  }
+  chum_known_peers *list = malloc(sizeof *list);
+  if (!list) return CLI_RUNTIME;
+  int rc = app_peers_load(ctx->dir, list);
+  if (rc == 0) {
+    rc = chum_known_peers_set_trusted(list, person_id, trusted);
+    if (rc == CHUM_ERR_NOTFOUND)
+      cli_error("see chum peer list", "no known peer has person ID %s", person_id);
+    else if (rc == 0)
+      rc = app_peers_save(ctx->dir, list);
+  }
+  free(list);
+  if (rc < 0) return CLI_RUNTIME;
+  if (ctx->verbosity >= 0 && !ctx->json)
+    printf("peer %s is %s\n", person_id,
+           trusted ? "trusted" : "untrusted (known, but not connected to automatically)");
   return CLI_OK;
 }
 
@@ -162,12 +189,14 @@ int cmd_peer(cli_ctx *ctx, int argc, char **argv) {
       {"url", 'u', CLI_OPT_STRING, "URL", "add: the peer's ws:// URL (overrides the file's)", &url, 0},
       {0}};
   const cli_spec spec = {
-      "chum peer add FILE [--url URL] | chum peer list [--json] | chum peer remove PERSON_ID",
+      "chum peer add FILE [--url URL] | list [--json] | remove PERSON_ID | trust PERSON_ID | untrust PERSON_ID",
       "Manage the peers this node accepts ONE sessions from and connects to (known-peers.json in the\n"
       "node directory). FILE is a public identity: `chum id --json` of another chum node or a\n"
       "one.models public Identity (type, personEmail, instanceName, the four public keys,\n"
       "optional personId, instanceId, url). Its ID hashes are recomputed and must match.\n"
-      "A known person whose keys or instance changed is refused (connection.md §8).",
+      "A known person whose keys or instance changed is refused (connection.md §8).\n"
+      "`untrust` keeps a peer known (keys pinned) but stops connecting to it automatically;\n"
+      "`trust` undoes that. Peers added or paired are trusted. Pair with `chum pair`.",
       opts, 1, 2,
       "examples:\n"
       "  chum --dir bob id --json > bob.json\n"
@@ -180,6 +209,8 @@ int cmd_peer(cli_ctx *ctx, int argc, char **argv) {
   if (strcmp(sub, "add") == 0 && args.n == 2) return peer_add(ctx, args.v[1], url);
   if (strcmp(sub, "list") == 0 && args.n == 1) return peer_list(ctx);
   if (strcmp(sub, "remove") == 0 && args.n == 2) return peer_remove(ctx, args.v[1]);
+  if (strcmp(sub, "trust") == 0 && args.n == 2) return peer_trust(ctx, args.v[1], true);
+  if (strcmp(sub, "untrust") == 0 && args.n == 2) return peer_trust(ctx, args.v[1], false);
   cli_error("try 'chum peer --help'", "unknown peer command or wrong arguments: %s", sub);
   return CLI_USAGE;
 }

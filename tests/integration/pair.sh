@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Pairing between real chum processes on 127.0.0.1 (spec/pairing.md): `chum invite --listen`
+# on A answers, `chum pair` on B accepts; both then know each other. Then the same token a
+# second time, an expired token and a wrong token are refused with the reference's message,
+# a person whose keys changed cannot pair again, and `chum peer trust|untrust` flips the flag.
+# Every process is bounded by `timeout` and killed by the trap; nothing leaves 127.0.0.1.
+set -u
+CHUM=${CHUM:?CHUM must point at the chum binary}
+T=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+fails=0
+pass=0
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
+bad() { echo "not ok - $*"; fails=$((fails + 1)); }
+c() { timeout 30 "$CHUM" "$@"; }
+field() { grep -o "\"$1\":\"[^\"]*\"" "$2" | head -1 | cut -d'"' -f4; } # first one, compact JSON
+
+for who in a b c; do
+  c --dir "$T/$who" init --email "$who@pair.test" > /dev/null || { echo "init $who failed"; exit 1; }
+  c --dir "$T/$who" id --json > "$T/$who.id" || exit 1
+done
+pid_of() { sed -n 's/^ *"personId": *"\([^"]*\)".*/\1/p' "$T/$1.id"; }
+A=$(pid_of a) B=$(pid_of b) C=$(pid_of c)
+
+start_inviter() { # $1 = name, extra args; sets LPID and the invitation in $T/$1.json
+  local name=$1; shift
+  : > "$T/$name.json"
+  timeout 60 "$CHUM" --dir "$T/a" invite --listen 127.0.0.1:0 --json "$@" > "$T/$name.json" \
+    2> "$T/$name.log" &
+  LPID=$!
+  PIDS+=("$LPID")
+  for _ in $(seq 1 200); do
+    grep -q '"expires"' "$T/$name.json" && return 0
+    sleep 0.05
+  done
+  echo "inviter did not start:"; cat "$T/$name.log"; exit 1
+}
+
+# ---- 1. a pairing ------------------------------------------------------------------------
+start_inviter inv1
+TOKEN1=$(field token "$T/inv1.json")
+URL1=$(field url "$T/inv1.json")
+PK=$(field publicKey "$T/inv1.json")
+[ ${#TOKEN1} -eq 64 ] && ok "invitation token has 64 characters" || bad "token '$TOKEN1'"
+grep -q "$TOKEN1" "$T/a/invitations.json" && bad "the token is stored in clear" \
+  || ok "the token is not stored in clear"
+H=$(printf '%s' "$TOKEN1" | sha256sum | cut -d' ' -f1)
+grep -q "$H" "$T/a/invitations.json" && ok "its SHA-256 is stored" || bad "token hash missing"
+[ "$(stat -c %a "$T/a/invitations.json")" = 600 ] && ok "invitations.json is mode 0600" \
+  || bad "invitations.json mode"
+grep -q '"url":"https://edda.one/invites/invitePartner/?invited=true#%7B%22token%22' "$T/inv1.json" \
+  && ok "--json carries the invitation link" || bad "link missing: $(cat "$T/inv1.json")"
+
+if c --dir "$T/b" pair "$T/inv1.json" > "$T/b1.log" 2>&1; then
+  ok "b pairs with a (exit 0)"
+else
+  bad "b pair failed:"; cat "$T/b1.log"
+fi
+wait "$LPID"; lrc=$?
+[ "$lrc" -eq 0 ] && ok "a's invite --listen exits 0 after the pairing" || { bad "inviter exit $lrc"; cat "$T/inv1.log"; }
+c --dir "$T/a" peer list --json > "$T/a.peers"
+c --dir "$T/b" peer list --json > "$T/b.peers"
+grep -q "\"personId\":.*\"$B\"" "$T/a.peers" && ok "a knows b" || bad "a does not know b: $(cat "$T/a.peers")"
+grep -q "\"personId\":.*\"$A\"" "$T/b.peers" && ok "b knows a" || bad "b does not know a"
+grep -q "\"url\":.*\"$URL1\"" "$T/b.peers" && ok "b stored a's URL $URL1" || bad "b has no URL for a"
+grep -q "\"instanceKeyPublic\":.*\"$PK\"" "$T/b.peers" && ok "b stored a's instance key" || bad "instance key"
+grep -q "$H" "$T/a/invitations.json" && bad "the used token is still open" || ok "the used token is gone"
+
+# ---- 2. refusals ---------------------------------------------------------------------------
+start_inviter inv2 --ttl 60s
+URL2=$(field url "$T/inv2.json")
+refused() { # $1 = what, $2 = invitation JSON text
+  printf '%s' "$2" > "$T/try.json"
+  if c --dir "$T/c" pair "$T/try.json" > "$T/try.log" 2>&1; then
+    bad "$1 was accepted"
+  elif grep -q "Authentication token is not existing." "$T/try.log"; then
+    ok "$1 refused: Authentication token is not existing."
+  else
+    bad "$1 refused with another message:"; cat "$T/try.log"
+  fi
+}
+refused "the same token a second time" "{\"token\":\"$TOKEN1\",\"publicKey\":\"$PK\",\"url\":\"$URL2\"}"
+c --dir "$T/a" invite --url "$URL2" --ttl 1s --json > "$T/inv3.json" || bad "invite --url"
+sleep 1.2
+TOKEN3=$(field token "$T/inv3.json")
+refused "an expired token" "{\"token\":\"$TOKEN3\",\"publicKey\":\"$PK\",\"url\":\"$URL2\"}"
+refused "a wrong token" "{\"token\":\"$(printf 'x%.0s' $(seq 64))\",\"publicKey\":\"$PK\",\"url\":\"$URL2\"}"
+grep -q "\"personId\":.*\"$C\"" <(c --dir "$T/a" peer list --json) && bad "a stored c after a refusal" \
+  || ok "nothing stored after the refusals"
+# the listener is still there: c pairs with the right token (given as the link)
+LINK2=$(sed -n 's/.*"url":"\(https[^"]*\)".*/\1/p' "$T/inv2.json")
+if c --dir "$T/c" pair "$LINK2" > "$T/c1.log" 2>&1; then ok "c pairs with the invitation link"; else bad "c pair:"; cat "$T/c1.log"; fi
+wait "$LPID"
+
+# ---- 3. keys never change silently ----------------------------------------------------------
+c --dir "$T/c" init --email c@pair.test --force > /dev/null || bad "re-init c"
+start_inviter inv4 --ttl 5s
+if c --dir "$T/c" pair "$T/inv4.json" > "$T/c2.log" 2>&1; then
+  bad "c with new keys paired again"
+elif grep -q "Key does not match your previous visit" "$T/c2.log"; then
+  ok "a known person with new keys is refused: Key does not match your previous visit"
+else
+  bad "new keys refused with another message:"; cat "$T/c2.log"
+fi
+kill "$LPID" 2>/dev/null; wait "$LPID" 2>/dev/null
+
+# ---- 4. trust --------------------------------------------------------------------------------
+c --dir "$T/a" peer untrust "$B" > /dev/null && ok "peer untrust" || bad "peer untrust"
+c --dir "$T/a" peer list --json | tr -d ' \n\t' | grep -q "\"personId\":\"$B\"[^}]*\"trusted\":false" \
+  && ok "known-peers.json marks b untrusted" || bad "trusted flag not stored"
+c --dir "$T/a" peer list | grep -q "untrusted" && ok "peer list shows it" || bad "peer list"
+c --dir "$T/a" peer trust "$B" > /dev/null && ! grep -q trusted "$T/a/known-peers.json" \
+  && ok "peer trust restores the default" || bad "peer trust"
+c --dir "$T/a" peer untrust 0000000000000000000000000000000000000000000000000000000000000000 \
+  > /dev/null 2>&1 && bad "untrust of an unknown person succeeded" || ok "untrust of an unknown person fails"
+
+# ---- 5. bad input ------------------------------------------------------------------------------
+c --dir "$T/b" pair '{"token":"abc"}' > /dev/null 2>&1; [ $? -eq 2 ] && ok "a malformed invitation is a usage error" || bad "malformed invitation"
+c --dir "$T/a" invite --ttl 5x --url ws://127.0.0.1:1 > /dev/null 2>&1; [ $? -eq 2 ] && ok "a bad --ttl is a usage error" || bad "--ttl 5x"
+c --dir "$T/a" invite > /dev/null 2>&1; [ $? -eq 2 ] && ok "invite without a URL is a usage error" || bad "invite without URL"
+
+echo "$pass passed, $fails failed"
+[ "$fails" -eq 0 ]
