@@ -136,7 +136,8 @@ int cmd_invite(cli_ctx *ctx, int argc, char **argv) {
   char json[1024], link[4096];
   if (chum_invitation_to_json(&inv, json, sizeof json) < 0 ||
       chum_invitation_to_url(&inv, base, link, sizeof link) < 0) {
-    cli_error(NULL, "the invitation does not fit (URL too long?)");
+    cli_error("give a plain ws:// or wss:// URL: printable ASCII, no spaces",
+              "the invitation cannot be written with --url %s", url);
     chum_port_sock_close(lfd);
     return CLI_RUNTIME;
   }

@@ -36,6 +36,18 @@ static bool token_ok(const char *t) {
   return true;
 }
 
+/* A URL as a person or an app writes it: printable ASCII, no spaces (RFC 3986), ws:// or
+ * wss:// with something after the scheme. */
+static bool url_ok(const char *u) {
+  size_t n = strlen(u);
+  if (n > CHUM_CONN_URL_MAX) return false;
+  size_t skip = strncmp(u, "ws://", 5) == 0 ? 5 : strncmp(u, "wss://", 6) == 0 ? 6 : 0;
+  if (!skip || n == skip) return false;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)u[i] <= 0x20 || (unsigned char)u[i] >= 0x7f) return false;
+  return true;
+}
+
 static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 /* Count an object's members. */
@@ -96,11 +108,8 @@ int chum_invitation_parse(const char *text, size_t len, chum_invitation *inv, co
   } else if (strlen(pk->valuestring) != 64 ||
              chum_hex_decode(pk->valuestring, 64, inv->public_key, 32) < 0) {
     w = "publicKey must be 64 hex digits";
-  } else if (strlen(url->valuestring) > CHUM_CONN_URL_MAX ||
-             (strncmp(url->valuestring, "ws://", 5) != 0 &&
-              strncmp(url->valuestring, "wss://", 6) != 0) ||
-             strlen(url->valuestring) < 7) {
-    w = "url must be a ws:// or wss:// URL";
+  } else if (!url_ok(url->valuestring)) {
+    w = "url must be a ws:// or wss:// URL (printable ASCII, at most 255 bytes)";
   } else {
     snprintf(inv->token, sizeof inv->token, "%s", tok->valuestring);
     snprintf(inv->url, sizeof inv->url, "%s", url->valuestring);
@@ -118,7 +127,7 @@ int chum_invitation_parse(const char *text, size_t len, chum_invitation *inv, co
 int chum_invitation_to_json(const chum_invitation *inv, char *out, size_t cap) {
   if (!inv || !out) return CHUM_ERR_INVAL;
   char pk[65], url[CHUM_CONN_URL_MAX * 6 + 1];
-  if (!token_ok(inv->token)) return CHUM_ERR_INVAL;
+  if (!token_ok(inv->token) || !url_ok(inv->url)) return CHUM_ERR_INVAL;
   chum_hex_encode(inv->public_key, 32, pk, sizeof pk);
   if (chum_json_escape(inv->url, strlen(inv->url), url, sizeof url) < 0) return CHUM_ERR_NOBUF;
   int n = snprintf(out, cap, "{\"token\":\"%s\",\"publicKey\":\"%s\",\"url\":\"%s\"}", inv->token,
