@@ -1,5 +1,6 @@
 /* chum invite: make an invitation (spec/pairing.md §1) and, with --listen, answer it. */
 #include "conn_app.h"
+#include "node_url.h"
 #include "pair_app.h"
 
 #include "chum/crypto.h"
@@ -37,7 +38,7 @@ int cmd_invite(cli_ctx *ctx, int argc, char **argv) {
   const char *url = NULL, *ttl_s = NULL, *listen = NULL, *base = NULL;
   bool no_qr = false;
   const cli_opt opts[] = {
-      {"url", 'u', CLI_OPT_STRING, "URL", "where the invitee dials (ws:// or wss://): this node's listening URL or its comm server", &url, 0},
+      {"url", 'u', CLI_OPT_STRING, "URL", "where the invitee dials (ws:// or wss://); default: the node's URL (chum id)", &url, 0},
       {"ttl", 't', CLI_OPT_STRING, "DURATION", "how long the invitation is valid: 90s, 15m, 2h, 1d (default 60s)", &ttl_s, 0},
       {"listen", 'l', CLI_OPT_STRING, "HOST:PORT", "answer the invitation here and exit after one pairing (without `chum run`)", &listen, 0},
       {"link-base", 0, CLI_OPT_STRING, "URL", "the invitation link before '#' (default " CHUM_PAIR_URL_BASE ")", &base, 0},
@@ -49,8 +50,9 @@ int cmd_invite(cli_ctx *ctx, int argc, char **argv) {
       "chum node): a single-use token, this node's instance key and the URL to dial. It is\n"
       "printed as JSON, as the invitation link the apps use, and on a terminal as a QR code.\n"
       "The token is kept only as its SHA-256 in invitations.json in the node directory; it\n"
-      "works once and expires after --ttl. A running `chum run` answers it; or use --listen\n"
-      "to answer it here (then --url defaults to ws://HOST:PORT/ of the listener).\n"
+      "works once and expires after --ttl. A running `chum run` answers it (the URL defaults to\n"
+      "the node's, as `chum id` shows it); or use --listen to answer it here and exit (the URL\n"
+      "then defaults to ws://HOST:PORT of that listener).\n"
       "The other side pairs with `chum pair INVITATION` (or scans the code in the app).",
       opts, 0, 0,
       "--json prints {\"invitation\":{token,publicKey,url},\"url\":LINK,\"expires\":MS}.\n"
@@ -72,13 +74,20 @@ int cmd_invite(cli_ctx *ctx, int argc, char **argv) {
     cli_error(NULL, "--url must be a ws:// or wss:// URL of at most %d bytes", CHUM_CONN_URL_MAX);
     return CLI_USAGE;
   }
-  if (!url && !listen) {
-    cli_error("give --url ws://HOST:PORT where this node listens (chum run --listen), or --listen",
-              "an invitation needs the URL the invitee dials");
-    return CLI_USAGE;
-  }
   chum_node_identity id;
   if (cli_load_node(ctx, &id) != CLI_OK) return CLI_RUNTIME;
+  /* the node's advertised URL (`chum id --url`, or what the running `chum run` recorded) */
+  char node_url[CHUM_CONN_URL_MAX + 1] = "";
+  if (app_node_url_load(ctx->dir, node_url, sizeof node_url) <= 0) node_url[0] = '\0';
+  if (!url && !listen) {
+    if (!node_url[0]) {
+      cli_error("start the node first (chum run --listen HOST:PORT), or give --url ws://HOST:PORT,\n"
+                "      or set it once: chum id --url URL; or answer here with --listen HOST:PORT",
+                "an invitation needs the URL the invitee dials, and this node has none");
+      return CLI_USAGE;
+    }
+    url = node_url;
+  }
 
   int lfd = -1;
   char own_url[300];
@@ -166,7 +175,7 @@ int cmd_invite(cli_ctx *ctx, int argc, char **argv) {
   memset(&o, 0, sizeof o);
   o.inviter = true;
   o.listen_fd = lfd;
-  o.own_url = url;
+  o.own_url = node_url[0] ? node_url : url;
   o.until_wall_ms = now + ttl;
   rc = app_pair_run(ctx, &o, &store);
   chum_port_sock_close(lfd);

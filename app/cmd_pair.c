@@ -1,5 +1,6 @@
 /* chum pair: accept an invitation (spec/pairing.md): dial, pair, store the peer. */
 #include "conn_app.h"
+#include "node_url.h"
 #include "pair_app.h"
 
 #include "chum/err.h"
@@ -56,7 +57,7 @@ int cmd_pair(cli_ctx *ctx, int argc, char **argv) {
   const char *url = NULL;
   unsigned long timeout = 30;
   const cli_opt opts[] = {
-      {"url", 'u', CLI_OPT_STRING, "URL", "where this node can be reached (sent to the inviter, who then dials us)", &url, 0},
+      {"url", 'u', CLI_OPT_STRING, "URL", "where this node can be reached, sent to the inviter (default: the node's URL, chum id)", &url, 0},
       {"timeout", 0, CLI_OPT_UINT, "S", "give up after S seconds (default 30)", &timeout, 3600},
       {0}};
   const cli_spec spec = {
@@ -95,6 +96,8 @@ int cmd_pair(cli_ctx *ctx, int argc, char **argv) {
   memset(&o, 0, sizeof o);
   o.inviter = false;
   o.inv = &inv;
+  char node_url[CHUM_CONN_URL_MAX + 1] = "";
+  if (!url && app_node_url_load(ctx->dir, node_url, sizeof node_url) > 0) url = node_url;
   o.own_url = url;
   o.timeout_ms = (uint32_t)(timeout * 1000);
   rc = app_pair_run(ctx, &o, &store);

@@ -1,6 +1,7 @@
 /* chum run: the node (docs/run.md): accepts ONE sessions, dials its known peers and runs chum
  * in keepRunning mode with each (app/conn_loop.c). */
 #include "conn_app.h"
+#include "pair_app.h"
 
 #include <string.h>
 
@@ -25,6 +26,8 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv) {
       "session closes the peer is dialled again after 5-10 s. Persons not in known-peers.json\n"
       "are refused with 'Unable to start chum because you are unknown', as are known persons\n"
       "whose keys changed. Every session ends with a Chum log object in the store.\n"
+      "Invitations made by `chum invite` are answered (group 'pairing'); a paired peer with a\n"
+      "URL is dialled at once. Untrusted peers (chum peer untrust) are not dialled.\n"
       "The live state (peers, sessions, objects and bytes in and out, rates, the file being\n"
       "received) goes to <dir>/run-status.json every second (chum status shows it) and, on a\n"
       "terminal, to a status line. Stops cleanly on SIGINT/SIGTERM, closing sessions with\n"
@@ -46,5 +49,7 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv) {
   o.no_dial = no_dial;
   o.log_file = log_file;
   o.status_line = !no_status && !log_file;
+  o.accept_groups = CHUM_PAIR_GROUP; /* answer invitations (app/pair_run.c) */
+  o.setup = app_pair_setup;
   return app_conn_loop(ctx, &o);
 }

@@ -710,7 +710,7 @@ static void peers_refresh(app_node *lp, uint64_t now) {
     dialer *d = &lp->d[i];
     if (!d->used) continue;
     const chum_known_peer *p = chum_known_peers_find(lp->peers, d->person_id);
-    if (!p || !p->url[0] || memcmp(p->instance_pk, d->pk, 32) != 0) d->used = false;
+    if (!p || !p->url[0] || !p->trusted || memcmp(p->instance_pk, d->pk, 32) != 0) d->used = false;
     else if (strcmp(p->url, d->url) != 0) {
       snprintf(d->url, sizeof d->url, "%s", p->url);
       d->failures = 0;
@@ -719,7 +719,8 @@ static void peers_refresh(app_node *lp, uint64_t now) {
   }
   for (size_t k = 0; k < lp->peers->count; k++) {
     const chum_known_peer *p = &lp->peers->peer[k];
-    if (!p->url[0] || dialer_by_pk(lp, p->instance_pk)) continue;
+    /* untrusted peers stay known but are not dialled (chum peer untrust) */
+    if (!p->url[0] || !p->trusted || dialer_by_pk(lp, p->instance_pk)) continue;
     for (size_t i = 0; i < CHUM_MAX_KNOWN_PEERS; i++) {
       dialer *d = &lp->d[i];
       if (d->used) continue;

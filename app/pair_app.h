@@ -6,6 +6,7 @@
 #define CHUM_APP_PAIR_APP_H
 
 #include "cli.h"
+#include "conn_app.h"
 
 #include "chum/conn.h"
 #include "chum/pair.h"
@@ -59,5 +60,9 @@ typedef struct app_pair_opts {
 /* Run pairing sessions until one pairing succeeded (exit CLI_OK), or it failed / timed out
  * (CLI_RUNTIME). The paired peer is in store->last. */
 int app_pair_run(cli_ctx *ctx, const app_pair_opts *o, app_pair_store *store);
+
+/* `chum run`: answer invitations (app_loop_opts.setup; accept_groups "pairing"). Sessions of
+ * the "pairing" group get a chum_pair inviter (app/pair_run.c). */
+int app_pair_setup(app_node *n, void *user);
 
 #endif

@@ -120,7 +120,38 @@ c --dir "$T/a" peer trust "$B" > /dev/null && ! grep -q trusted "$T/a/known-peer
 c --dir "$T/a" peer untrust 0000000000000000000000000000000000000000000000000000000000000000 \
   > /dev/null 2>&1 && bad "untrust of an unknown person succeeded" || ok "untrust of an unknown person fails"
 
-# ---- 5. bad input ------------------------------------------------------------------------------
+# ---- 5. a running node answers invitations; chum then runs with the new peer ----------------
+c --dir "$T/d" init --email d@pair.test > /dev/null || bad "init d"
+D=$(c --dir "$T/d" id --json | sed -n 's/^ *"personId": *"\([^"]*\)".*/\1/p')
+timeout -k 2 60 "$CHUM" --dir "$T/a" run --listen 127.0.0.1:0 --no-dial --log "$T/arun.log" \
+  > "$T/arun.out" 2>&1 &
+RPID=$!
+PIDS+=("$RPID")
+for _ in $(seq 1 200); do grep -q "listening ws://" "$T/arun.out" && break; sleep 0.05; done
+RPORT=$(sed -n 's#.*listening ws://127.0.0.1:\([0-9]*\)/.*#\1#p' "$T/arun.out" | head -1)
+[ -n "$RPORT" ] || { bad "chum run did not start:"; cat "$T/arun.out"; }
+# the node's URL (chum id --url; a running node may also record it itself) is the default
+c --dir "$T/a" id --url "ws://127.0.0.1:$RPORT/" > /dev/null || bad "chum id --url"
+c --dir "$T/a" invite --json > "$T/inv5.json" 2> "$T/inv5.err" || { bad "invite for the running node:"; cat "$T/inv5.err"; }
+[ "$(field url "$T/inv5.json")" = "ws://127.0.0.1:$RPORT/" ] && ok "invite uses the running node's URL" \
+  || bad "invite URL $(field url "$T/inv5.json") != ws://127.0.0.1:$RPORT/"
+if c --dir "$T/d" pair "$T/inv5.json" > "$T/d1.log" 2>&1; then
+  ok "d pairs with the running node"
+else
+  bad "d pair with chum run:"; cat "$T/d1.log" "$T/arun.log"
+fi
+grep -q "\"personId\":.*\"$D\"" <(c --dir "$T/a" peer list --json) && ok "the running node stored d" || bad "a does not know d"
+if c --dir "$T/d" sync "$A" > "$T/dsync.log" 2>&1; then
+  ok "chum sync between d and the node it just paired with (exit 0)"
+else
+  bad "chum sync after pairing:"; cat "$T/dsync.log" "$T/arun.log"
+fi
+grep -q "\"url\":.*\"ws://127.0.0.1:$RPORT/\"" <(c --dir "$T/d" peer list --json) \
+  && ok "the node announced its URL in its identity" || bad "d has no URL for a"
+kill -TERM "$RPID"; wait "$RPID"
+c --dir "$T/a" id --url none > /dev/null
+
+# ---- 6. bad input ------------------------------------------------------------------------------
 c --dir "$T/b" pair '{"token":"abc"}' > /dev/null 2>&1; [ $? -eq 2 ] && ok "a malformed invitation is a usage error" || bad "malformed invitation"
 c --dir "$T/a" invite --ttl 5x --url ws://127.0.0.1:1 > /dev/null 2>&1; [ $? -eq 2 ] && ok "a bad --ttl is a usage error" || bad "--ttl 5x"
 c --dir "$T/a" invite > /dev/null 2>&1; [ $? -eq 2 ] && ok "invite without a URL is a usage error" || bad "invite without URL"
