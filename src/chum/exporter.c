@@ -206,8 +206,13 @@ static int access_cb(void *arg, const uint8_t id_hash[32], const uint8_t data_ha
   if (sync_hashset_has(&e->access, t.hash)) return 0; /* first occurrence wins */
   uint8_t idh[32];
   int v = OPS(e)->id_hash(CTX(e), e->md2, (size_t)m, idh);
-  if (v < 0) {
-    chum_log(CHUM_LOG_WARN, MOD, "exporter: no recipe for %s (object %s); root skipped", type, hex);
+  if (v == CHUM_ERR_NOTFOUND) {
+    /* a type without a local recipe (stored after the importer's checks): it has no ID and no
+     * version tree here, so it is offered as an unversioned root */
+    chum_log(CHUM_LOG_INFO, MOD, "exporter: no recipe for %s (object %.16s…); offered as unversioned", type, hex);
+    v = 0;
+  } else if (v < 0) {
+    chum_log(CHUM_LOG_WARN, MOD, "exporter: cannot read %s (object %s): %s; root skipped", type, hex, chum_strerror(v));
     return 0;
   }
   sync_buf *b = &e->out;

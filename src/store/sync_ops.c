@@ -253,7 +253,13 @@ static int op_put(void *ctx, chum_sync_kind kind, const uint8_t hash[32], const 
   char h[65];
   hex(hash, h);
   if (kind != CHUM_SYNC_OBJECT && kind != CHUM_SYNC_ID) return CHUM_ERR_INVAL;
-  return chum_store_put_object(s->st, s->r, kind == CHUM_SYNC_ID, microdata, len, h, NULL, NULL);
+  int rc = chum_store_put_object(s->st, s->r, kind == CHUM_SYNC_ID, microdata, len, h, NULL, NULL);
+  /* A type without a local recipe: the chum importer has checked the hash, the kind and that
+   * every reference is present (spec/chum.md §8) and logged the type; it is kept verbatim. */
+  if (rc == CHUM_ERR_NOTFOUND)
+    rc = chum_store_put(s->st, kind == CHUM_SYNC_ID ? CHUM_STORE_ID : CHUM_STORE_OBJECT, microdata,
+                        len, h, NULL);
+  return rc;
 }
 
 static int op_file_begin(void *ctx, chum_sync_kind kind, void **file) {

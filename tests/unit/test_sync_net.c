@@ -442,6 +442,40 @@ TEST(test_corrupt_object_is_rejected_and_the_session_goes_on) {
   close_node(&b);
 }
 
+/* ---- a type without a local recipe ---------------------------------------------------------- */
+
+TEST(test_type_without_recipe_is_stored_after_the_checks) {
+  /* spec/chum.md §8 / the issue: an object whose type bob has no recipe for is still verified
+   * (hash, references) and stored, and the type is logged */
+  sn_node a, b;
+  open_node(&a, "alice", 1);
+  open_node(&b, "bob", 11);
+  const char *to_bob[] = {b.id.person_id, NULL};
+  char bl[65], h[65], md[400];
+  blob(&a, CHUM_STORE_BLOB, "attached", 8, bl);
+  int n = snprintf(md, sizeof md,
+                   "<div itemscope itemtype=\"//refin.io/OneRef$NoRecipeHere\"><span itemprop=\"x\">1</span>"
+                   "<a itemprop=\"f\" data-type=\"blob\">%s</a></div>", bl);
+  REQUIRE(chum_store_put(a.st, CHUM_STORE_OBJECT, md, (size_t)n, NULL, h) == 0);
+  REQUIRE(sn_grant(&a, h, to_bob, NULL, 1) == 0);
+  sn_link l;
+  memset(&l, 0, sizeof l);
+  sync_once(&a, &b, &l, 20000);
+  CHECK(has(&b, CHUM_STORE_BLOB, bl)); /* its reference first */
+  CHECK(has(&b, CHUM_STORE_OBJECT, h));
+  char *got = malloc(CHUM_MAX_OBJECT_SIZE);
+  size_t glen = 0;
+  CHECK_EQ(chum_store_get(b.st, CHUM_STORE_OBJECT, h, got, CHUM_MAX_OBJECT_SIZE, &glen, 1), 0);
+  CHECK(glen == (size_t)n && memcmp(got, md, glen) == 0); /* verbatim */
+  free(got);
+  chum_sync_counts c;
+  chum_importer_counts(chum_sync_session_importer(l.e[1].s), &c);
+  CHECK_EQ(c.errors, 0);
+  sn_link_close(&l);
+  close_node(&a);
+  close_node(&b);
+}
+
 int main(void) {
   chum_log_set_sink(NULL, NULL);
   chum_crypto_init();
@@ -449,6 +483,7 @@ int main(void) {
   if (!R) return 1;
   RUN(test_access_matrix_both_ways_and_chum_log);
   RUN(test_corrupt_object_is_rejected_and_the_session_goes_on);
+  RUN(test_type_without_recipe_is_stored_after_the_checks);
   RUN(test_disconnect_in_the_middle_and_resume);
   RUN(test_thousands_of_objects_and_versions_on_both_sides);
   chum_recipes_free(R);
