@@ -8,19 +8,25 @@
 
 int cmd_connect(cli_ctx *ctx, int argc, char **argv) {
   unsigned long retries = 0, hold = 0;
+  const char *via = NULL;
   const cli_opt opts[] = {
       {"retries", 'r', CLI_OPT_UINT, "N", "retry a failed attempt N times (5, 10, 20, 30, 60, 120 s apart)", &retries, 100},
+      {"via", 0, CLI_OPT_STRING, "URL", "connect through this comm server (the peer registered there)", &via, 0},
       {"hold", 0, CLI_OPT_UINT, "MS", "keep the ready session open this long before closing (default 0)", &hold, 86400000},
       {0}};
   const cli_spec spec = {
-      "chum connect PERSON_ID|URL [--retries N] [--hold MS]",
+      "chum connect PERSON_ID|URL [--via URL] [--retries N] [--hold MS]",
       "Open one ONE session to a known peer (chum peer add) and report each step: WebSocket,\n"
       "encrypted handshake, the peer's proven identity, 'synchronisation'. PERSON_ID uses the\n"
       "peer's stored URL; a ws:// URL must belong to a known peer (its instance key is the\n"
       "handshake's target). Once chum could start, the session is closed with 'Corresponding\n"
-      "route was stopped' (after --hold MS). Exit 0 when that happened, 1 otherwise.",
+      "route was stopped' (after --hold MS). Exit 0 when that happened, 1 otherwise.\n"
+      "--via URL dials a comm server instead of the peer's URL: the server hands the session\n"
+      "to a spare the peer registered there (chum run --commserver); a stored URL that is a\n"
+      "comm server's works the same way without --via.",
       opts, 1, 1,
-      "example:\n  chum --dir bob connect ws://127.0.0.1:8765"};
+      "examples:\n  chum --dir bob connect ws://127.0.0.1:8765\n"
+      "  chum --dir bob connect <alice's person ID> --via ws://relay.example:8000/"};
   cli_args args;
   int rc = cli_parse(ctx, &spec, argc, argv, &args);
   if (rc != CLI_CONTINUE) return rc;
@@ -46,7 +52,12 @@ int cmd_connect(cli_ctx *ctx, int argc, char **argv) {
     free(peers);
     return CLI_RUNTIME;
   }
-  if (!p->url[0]) {
+  if (via && app_parse_url(via, false, (char[256]){0}, 256, &(uint16_t){0}, NULL, 0) < 0) {
+    cli_error("e.g. --via ws://127.0.0.1:8000/", "'%s' is not a ws://HOST:PORT/ URL", via);
+    free(peers);
+    return CLI_USAGE;
+  }
+  if (!p->url[0] && !via) {
     cli_error("set it: chum peer add FILE --url ws://HOST:PORT", "peer %s has no URL", p->email);
     free(peers);
     return CLI_RUNTIME;
@@ -54,7 +65,7 @@ int cmd_connect(cli_ctx *ctx, int argc, char **argv) {
   uint8_t key[32];
   memcpy(key, p->instance_pk, 32);
   char url[CHUM_CONN_URL_MAX + 1];
-  snprintf(url, sizeof url, "%s", p->url);
+  snprintf(url, sizeof url, "%s", via ? via : p->url);
   free(peers);
   app_loop_opts o;
   memset(&o, 0, sizeof o);

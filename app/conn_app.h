@@ -134,6 +134,9 @@ void app_node_notify_local_write(app_node *n);
 /* The node's own identity (as the sessions present it). */
 const chum_conn_identity *app_node_identity(const app_node *n);
 
+/* The port the node listens on (the bound one for --listen HOST:0), or 0. */
+uint16_t app_node_listen_port(const app_node *n);
+
 /* The node directory. */
 const char *app_node_dir(const app_node *n);
 

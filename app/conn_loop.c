@@ -884,6 +884,8 @@ int app_node_set_group(app_node *lp, const char *group, const app_group_handler 
 }
 
 const chum_conn_identity *app_node_identity(const app_node *lp) { return &lp->me; }
+uint16_t app_node_listen_port(const app_node *n) { return n && n->listen_fd >= 0 ? n->listen_port : 0; }
+
 const char *app_node_dir(const app_node *lp) { return lp->ctx->dir; }
 
 /* ---- status ------------------------------------------------------------------------------ */
