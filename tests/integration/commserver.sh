@@ -128,6 +128,20 @@ else bad "no re-registration:"; cat "$T/alice.out"; fi
 if c --dir "$T/bob" connect "$ALICE" > "$T/c5.out" 2>&1; then ok "a session through the restarted comm server"
 else bad "after restart:"; cat "$T/c5.out"; fi
 
+# the url of a node that listens itself: ws://HOST:PORT/ with the bound port; --url wins;
+# chum id --url sets one that stays
+timeout -k 2 30 "$CHUM" --dir "$T/carol" run --listen 127.0.0.1:0 --no-dial --no-status > "$T/carol.out" 2>&1 &
+PID_carol=$!
+PIDS+=("$PID_carol")
+wait_for grep -q "listening ws://" "$T/carol.out"
+CPORT=$(sed -n 's#.*listening ws://127.0.0.1:\([0-9]*\)/ .*#\1#p' "$T/carol.out" | head -1)
+c --dir "$T/carol" id --json | grep -q "\"url\": \"ws://127.0.0.1:$CPORT/\"" && ok "chum run --listen 127.0.0.1:0 records ws://127.0.0.1:$CPORT/ as the url" || bad "listen url: $(c --dir "$T/carol" id --json | grep url)"
+kill -TERM "$PID_carol"; wait "$PID_carol" 2>/dev/null
+c --dir "$T/carol" id --url ws://198.51.100.7:9000/ > /dev/null
+c --dir "$T/carol" id --json | grep -q '"url": "ws://198.51.100.7:9000/"' && ok "chum id --url overrides the recorded url" || bad "id --url"
+c --dir "$T/carol" id --url none > /dev/null
+c --dir "$T/carol" id --json | grep -q "\"url\": \"ws://127.0.0.1:$CPORT/\"" && ok "chum id --url none falls back to the recorded url" || bad "id --url none"
+
 # usage errors
 c --dir "$T/alice" run --commserver "http://x/" > /dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] && ok "a bad --commserver URL is a usage error" || bad "bad --commserver rc $rc"
