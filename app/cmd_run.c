@@ -11,8 +11,7 @@
 #include <string.h>
 
 /* What `chum run` plugs into the loop once the node is up: pairing (app/pair_run.c), the
- * comm-server spare pools and
- * the URL it records for `chum id --json` (app/node_url.h). */
+ * comm-server spare pools and the URL it records for `chum id --json` (app/node_url.h). */
 typedef struct run_setup {
   const cli_ctx *ctx;
   const cli_multi *commservers;
