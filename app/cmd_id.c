@@ -15,7 +15,7 @@ static void print_hex(const uint8_t *p, size_t n) {
 int cmd_id(cli_ctx *ctx, int argc, char **argv) {
   const char *set_url = NULL;
   const cli_opt opts[] = {
-      {"url", 0, CLI_OPT_STRING, "URL|none", "advertise this ws:// or wss:// URL (a comm server or a public address); none: stop", &set_url, 0},
+      {"url", 0, CLI_OPT_STRING, "URL|none", "advertise this ws:// or wss:// URL (a comm server or a public address); none: no URL until the next chum run records one", &set_url, 0},
       {0}};
   const cli_spec spec = {
       "chum id [--json] [--url URL|none]",
@@ -41,7 +41,9 @@ int cmd_id(cli_ctx *ctx, int argc, char **argv) {
       cli_error("e.g. --url ws://192.0.2.7:8765/", "'%s' is not a ws:// or wss:// URL", set_url);
       return CLI_USAGE;
     }
-    if (app_node_url_save(ctx->dir, APP_URL_FILE, none ? NULL : set_url) < 0) {
+    /* none: stop advertising any URL (also the one the last chum run recorded) */
+    if (app_node_url_save(ctx->dir, APP_URL_FILE, none ? NULL : set_url) < 0 ||
+        (none && app_node_url_save(ctx->dir, APP_RUN_URL_FILE, NULL) < 0)) {
       cli_error(NULL, "cannot write the URL in %s", ctx->dir);
       return CLI_RUNTIME;
     }

@@ -2,7 +2,7 @@
  * store with `chum peer add` and dial). docs/conn.md "The node's URL".
  *
  * Two files in the node directory, one line each:
- *   url      set by `chum id --url URL` (removed by `chum id --url none`): always wins;
+ *   url      set by `chum id --url URL`: always wins (`chum id --url none` removes both files);
  *   run-url  written by `chum run` at start: its --url, else its first --commserver URL (the
  *            relay peers reach it through), else ws://HOST:PORT/ of --listen with the bound
  *            port (not for a wildcard host such as 0.0.0.0: peers cannot dial that). */
