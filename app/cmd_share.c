@@ -21,7 +21,9 @@ static const char about[] =
     "    (its version nodes and their data);\n"
     "  - a BLOB hash: peers fetch BLOBs only as children of objects, so the BLOB is wrapped\n"
     "    in a one.models BlobDescriptor {data, name, size, type, lastModified}, as the LAMA\n"
-    "    apps share files, and the descriptor is shared with an Access.\n"
+    "    apps share files, and the descriptor is shared with an Access;\n"
+    "  - a FILE: stored as a BLOB first (as 'chum put FILE'), then shared as above, named\n"
+    "    after the file unless --name is given.\n"
     "The new version lists everyone the previous one listed plus the new names; --revoke\n"
     "removes them instead (the peer stops receiving it at its next poll).";
 
@@ -30,27 +32,50 @@ static const char epilog[] =
     "group is a group name ('chum group create') or its ID hash.\n"
     "\n"
     "examples:\n"
+    "  chum share photo.jpg --with bob@example.org\n"
     "  h=$(chum put photo.jpg); chum share $h --with bob@example.org --name photo.jpg\n"
     "  chum share 1d038b86... --group family\n"
     "  chum share 1d038b86... --with bob@example.org --revoke";
 
 /* A BLOB is shared inside a one.models BlobDescriptor (unversioned): the object the LAMA apps
  * send for a file. Returns 0 and the descriptor's hash. */
+/* 1 if the stored BlobDescriptor |hash| has this |name| (NULL: any) and |mime| (NULL: any). */
+static int descriptor_matches(chum_store *st, const chum_recipes *r, const char *hash,
+                              const char *name, const char *mime) {
+  uint8_t *md = NULL;
+  size_t len = 0;
+  if (chum_store_get_alloc(st, CHUM_STORE_OBJECT, hash, &md, &len, 8192, 1) != 0) return 0;
+  char json[16384];
+  size_t jl = 0;
+  int rc = chum_object_decode(r, (const char *)md, len, 0, json, sizeof json, &jl, NULL);
+  free(md);
+  if (rc) return 0;
+  cJSON *o = cJSON_ParseWithLength(json, jl);
+  cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "name");
+  cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "type");
+  int ok = cJSON_IsString(n) && cJSON_IsString(t) && (!name || strcmp(n->valuestring, name) == 0) &&
+           (!mime || strcmp(t->valuestring, mime) == 0);
+  cJSON_Delete(o);
+  return ok;
+}
+
 static int wrap_blob(chum_store *st, const chum_recipes *r, const char *blob, const char *name,
-                     const char *mime, bool reuse, char out[65]) {
-  /* The descriptor made at the previous share of this BLOB is reused unless a new name or
-   * type is given, so sharing a BLOB with one more person extends the same Access. Its hash
-   * is kept in the state record "blob-<first 59 hex of the BLOB hash>" with the full BLOB
-   * hash beside it. */
+                     const char *mime, char out[65]) {
+  /* The descriptor made at the previous share of this BLOB is reused when it has the asked
+   * name and type (or none was asked), so sharing a BLOB with one more person extends the
+   * same Access. Its hash is kept in the state record "blob-<first 59 hex of the BLOB hash>"
+   * with the full BLOB hash beside it. */
   char rec_name[72], rec[160];
   snprintf(rec_name, sizeof rec_name, "blob-%.59s", blob);
   size_t rl = 0;
-  if (reuse && chum_store_state_get(st, rec_name, rec, sizeof rec - 1, &rl) == 0 && rl == 130 &&
+  if (chum_store_state_get(st, rec_name, rec, sizeof rec - 1, &rl) == 0 && rl == 130 &&
       memcmp(rec, blob, 64) == 0 && rec[64] == ' ') {
     memcpy(out, rec + 65, 64);
     out[64] = '\0';
-    if (chum_store_has(st, CHUM_STORE_OBJECT, out)) return 0;
+    if (descriptor_matches(st, r, out, name, mime)) return 0;
   }
+  if (!name) name = blob;
+  if (!mime) mime = "application/octet-stream";
   if (!chum_recipes_find(r, "BlobDescriptor", 14)) {
     cli_error("this build has no one.models recipes; import one with 'chum recipe import'",
               "no BlobDescriptor recipe to share a BLOB with");
@@ -115,14 +140,29 @@ int cmd_share(cli_ctx *ctx, int argc, char **argv) {
        "BLOB: media type in the descriptor (default application/octet-stream)", &mime, 0},
       {NULL, 0, CLI_OPT_FLAG, NULL, NULL, NULL, 0}};
   const cli_spec spec = {
-      "chum share HASH|IDHASH (--with PERSON | --group GROUP)... [--revoke] [--name N] [--type T]",
+      "chum share HASH|IDHASH|FILE (--with PERSON | --group GROUP)... [--revoke] [--name N]\n"
+      "                                  [--type T]",
       about, opts, 1, 1, epilog};
   cli_args args;
   int rc = cli_parse(ctx, &spec, argc, argv, &args);
   if (rc != CLI_CONTINUE) return rc;
   char hash[65];
-  rc = cli_hash_arg(args.v[0], "hash", hash);
-  if (rc != CLI_OK) return rc;
+  /* A FILE instead of a hash: `chum put FILE` first, named after the file. */
+  const char *file = NULL;
+  size_t al = strlen(args.v[0]);
+  if ((al != 64 || strspn(args.v[0], "0123456789abcdefABCDEF") != 64) &&
+      chum_port_exists(args.v[0]) && !chum_port_is_dir(args.v[0])) {
+    file = args.v[0];
+    if (!name) name = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+  } else {
+    rc = cli_hash_arg(args.v[0], "hash (or an existing file)", hash);
+    if (rc != CLI_OK) return rc;
+  }
+  if (file && revoke) {
+    cli_error("revoke by hash: the descriptor's hash that 'chum share' printed",
+              "--revoke needs a hash, not a file");
+    return CLI_USAGE;
+  }
   if (with.n == 0 && groups.n == 0) {
     cli_error("try 'chum share HASH --with bob@example.org'", "share needs --with or --group");
     return CLI_USAGE;
@@ -156,6 +196,19 @@ int cmd_share(cli_ctx *ctx, int argc, char **argv) {
       goto out;
     }
   }
+  if (file) {
+    uint64_t size = 0;
+    chum_port_file_size(file, &size);
+    cli_progress p;
+    cli_progress_init(&p, ctx, "put", size);
+    int e = chum_store_put_file(st, CHUM_STORE_BLOB, file, cli_progress_cb, &p, hash);
+    cli_progress_end(&p);
+    if (e) {
+      cli_error("check free space ('chum status') and permissions", "cannot store %s: %s", file,
+                chum_strerror(e));
+      goto out;
+    }
+  }
   chum_store_kind kind;
   if (!cli_find_hash(st, hash, &kind)) {
     cli_error("store it first ('chum put FILE', 'chum obj store'); 'chum ls' lists what is stored",
@@ -177,8 +230,7 @@ int cmd_share(cli_ctx *ctx, int argc, char **argv) {
                 "%s is a BLOB; it was shared through a BlobDescriptor", hash);
       goto out;
     }
-    if (wrap_blob(st, r, hash, name ? name : hash, mime ? mime : "application/octet-stream",
-                  !name && !mime, descriptor) != 0)
+    if (wrap_blob(st, r, hash, name, mime, descriptor) != 0)
       goto out;
     memcpy(target, descriptor, 65);
     snprintf(otype, sizeof otype, "BlobDescriptor");

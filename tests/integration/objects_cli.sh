@@ -248,6 +248,38 @@ expect 0 "access bob after leaving the group" -- c access --json $BOB
 eq "bob sees nothing again" "$(cat "$T/out")" "[]"
 expect 0 "group list" -- c group list
 has "group listed" "friends" "$T/out"
+gid=$(c group show friends --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["idHash"])')
+expect 0 "share with a group by its ID hash" -- c share "$bobh" --group "$gid" --json
+has "the group's ID hash names the same group (already shared)" '"changed":false' "$T/out"
+expect 1 "share of a CLOB is refused" -- c share "$ch" --with $BOB
+has "CLOB refusal explained" "CLOB" "$T/err"
+expect 0 "share an object of a versioned type by its hash" -- c share "$bobh" --with $CAROL
+has "versioned-by-hash note" "this version" "$T/err"
+
+# a FILE instead of a hash: stored and shared in one step, named after the file
+cp "$T/small" "$T/report.pdf"
+expect 0 "share FILE" -- c share "$T/report.pdf" --with $BOB --json
+rh=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["blob"])' "$T/out")
+rd=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["descriptor"])' "$T/out")
+eq "share FILE stored the BLOB" "$rh" "$(sha256sum "$T/small" | cut -d' ' -f1)"
+expect 0 "the file's descriptor" -- c cat --json "$rd"
+has "descriptor named after the file" '"name":"report.pdf"' "$T/out"
+expect 0 "share FILE again with carol" -- c share "$T/report.pdf" --with $CAROL --json
+has "same descriptor for the same name" "\"descriptor\":\"$rd\"" "$T/out"
+expect 0 "share the BLOB under another name" -- c share "$rh" --with $CAROL --name other.pdf --json
+hasnt "another name: another descriptor" "\"descriptor\":\"$rd\"" "$T/out"
+expect 2 "share FILE --revoke" -- c share "$T/report.pdf" --with $BOB --revoke
+expect 2 "share of something neither hash nor file" -- c share "$T/nothing-here" --with $BOB
+
+# the progress bar: on a terminal only, for large files
+if script -qec true /dev/null >/dev/null 2>&1; then
+  head -c 6000000 /dev/urandom >"$T/six"
+  script -qec "'$CHUM' --dir '$D' put '$T/six'" /dev/null >"$T/tty" 2>&1
+  has "progress bar on a terminal" "put \[#" "$T/tty"
+  has "progress bar reaches 100%" "100%" "$T/tty"
+  c put "$T/six" >"$T/out" 2>"$T/err"
+  hasnt "no progress bar off a terminal" "#####" "$T/err"
+fi
 
 # the store is intact after all of this
 expect 0 "fsck after everything" -- c fsck
