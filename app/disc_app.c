@@ -15,6 +15,7 @@
 #define BOOT_FILE "discovery-boot"
 #define IFACE_CHECK_MS 2000
 #define METRICS_MS 5000 /* one presence period */
+#define STORE_COUNT_MS 60000 /* counting the store walks its directories: once a minute */
 #define SNAPSHOT_MS 1000
 
 typedef struct disc_sock {
@@ -37,10 +38,11 @@ struct app_disc {
   size_t nsocks;
   watched_iface ifs[CHUM_MAX_INTERFACES];
   size_t nif;
-  uint64_t next_snapshot, next_iface_check, next_metrics;
-  uint64_t node_objects, node_bytes, node_errors;
+  uint64_t next_snapshot, next_iface_check, next_metrics, next_store_count;
+  uint64_t next_step; /* app_disc_step does nothing before this unless a datagram came */
+  uint64_t store_objects, store_bytes;
   char node_sync[16];
-  bool have_node_metrics, stopped;
+  bool have_store, stopped;
   uint32_t no_socket_drops;
   uint8_t buf[2048];
 };
@@ -91,38 +93,43 @@ static int write_snapshot(app_disc *a, uint64_t now) {
   return rc;
 }
 
-/* chumStore / chumHealth (spec §2): the node's figures plus what the host reports. The
- * engine adds up= and conn= itself. */
-static void update_metrics(app_disc *a) {
-  chum_sys_stats ss;
-  chum_port_sys_stats(a->ctx->dir, &ss);
+/* chumStore / chumHealth (spec §2): the store's figures, free disk space, free memory, load,
+ * the errors the node recorded (state.json) and the sync state the caller gives. The engine
+ * adds up= and conn= itself. */
+static void update_metrics(app_disc *a, uint64_t now) {
+  if (now >= a->next_store_count) {
+    chum_node_storage sto;
+    a->have_store = chum_node_storage_usage(a->ctx->dir, &sto) == 0;
+    a->store_objects = sto.objects + sto.ids;
+    a->store_bytes = sto.object_bytes + sto.id_bytes + sto.blob_bytes + sto.clob_bytes;
+    a->next_store_count = now + STORE_COUNT_MS;
+  }
   char store[96] = "", health[128] = "";
   size_t o = 0;
-  if (a->have_node_metrics)
+  if (a->have_store)
     o += (size_t)snprintf(store, sizeof store, "obj=%llu;used=%llu",
-                          (unsigned long long)a->node_objects, (unsigned long long)a->node_bytes);
-  if (ss.disk_free && o < sizeof store)
-    snprintf(store + o, sizeof store - o, "%sfree=%llu", o ? ";" : "", (unsigned long long)ss.disk_free);
+                          (unsigned long long)a->store_objects, (unsigned long long)a->store_bytes);
+  uint64_t free_bytes = 0;
+  if (chum_port_free_space(a->ctx->dir, &free_bytes) == 0 && o < sizeof store)
+    snprintf(store + o, sizeof store - o, "%sfree=%llu", o ? ";" : "", (unsigned long long)free_bytes);
+  chum_sys_stats ss;
+  chum_port_sys_stats(&ss);
   o = 0;
   if (ss.mem_free)
     o += (size_t)snprintf(health, sizeof health, "heap=%llu", (unsigned long long)ss.mem_free);
   if (ss.load_pct && o < sizeof health)
     o += (size_t)snprintf(health + o, sizeof health - o, "%sload=%u", o ? ";" : "", ss.load_pct);
-  if (a->have_node_metrics && o < sizeof health)
+  chum_node_state st;
+  if (chum_node_state_load(a->ctx->dir, &st) == 0 && o < sizeof health)
     o += (size_t)snprintf(health + o, sizeof health - o, "%serr=%llu", o ? ";" : "",
-                          (unsigned long long)a->node_errors);
+                          (unsigned long long)st.error_total);
   if (a->node_sync[0] && o < sizeof health)
     snprintf(health + o, sizeof health - o, "%ssync=%s", o ? ";" : "", a->node_sync);
   chum_disc_set_metrics(a->d, store, health);
 }
 
-void app_disc_set_node_metrics(app_disc *a, uint64_t objects, uint64_t bytes, uint64_t errors,
-                               const char *sync) {
-  a->node_objects = objects;
-  a->node_bytes = bytes;
-  a->node_errors = errors;
+void app_disc_set_sync_state(app_disc *a, const char *sync) {
   snprintf(a->node_sync, sizeof a->node_sync, "%s", sync ? sync : "");
-  a->have_node_metrics = true;
 }
 
 static int open_iface(app_disc *a, const char *name, uint64_t now) {
@@ -256,11 +263,7 @@ int app_disc_open(cli_ctx *ctx, const app_disc_opts *o, app_disc **out) {
       return rc;
     }
   }
-  /* the node's store figures from state.json until the caller gives live ones */
-  chum_node_state st;
-  if (chum_node_state_load(ctx->dir, &st) == 0)
-    app_disc_set_node_metrics(a, st.store_objects, st.store_bytes, st.error_total, NULL);
-  update_metrics(a);
+  update_metrics(a, now);
   a->next_snapshot = now;
   a->next_iface_check = now + IFACE_CHECK_MS;
   a->next_metrics = now + METRICS_MS;
@@ -353,19 +356,27 @@ static void watch_ifaces(app_disc *a, uint64_t now) {
 
 void app_disc_step(app_disc *a, const chum_pollfd *pf, size_t n, uint64_t now) {
   if (a->stopped) return;
-  for (size_t k = 0; pf && k < n && k < a->nsocks; k++) {
-    if (!(pf[k].revents & CHUM_POLL_IN) || pf[k].fd != a->socks[k].fd) continue;
+  bool got = false;
+  for (size_t k = 0; k < a->nsocks; k++) {
+    /* a socket with POLL_IN, or one the caller did not poll (a loop with fewer descriptor
+     * slots than we have sockets): read it (non-blocking) */
+    bool ready = true;
+    for (size_t j = 0; pf && j < n; j++)
+      if (pf[j].fd == a->socks[k].fd) ready = (pf[j].revents & CHUM_POLL_IN) != 0;
+    if (!ready) continue;
     for (int guard = 0; guard < 64; guard++) { /* bounded per wake-up */
       chum_net_addr src;
       int ttl = -1;
       int len = chum_port_udp_recv(a->socks[k].fd, a->buf, sizeof a->buf, &src, &ttl);
       if (len == CHUM_ERR_AGAIN) break;
       if (len < 0) continue; /* too big or an error: dropped */
+      got = true;
       chum_disc_recv(a->d, a->socks[k].iface, a->socks[k].proto, &src, ttl, a->buf, (size_t)len, now);
     }
   }
+  if (!got && now < a->next_step) return; /* nothing came and no timer is due */
   if (now >= a->next_metrics) {
-    update_metrics(a);
+    update_metrics(a, now);
     a->next_metrics = now + METRICS_MS;
   }
   chum_disc_tick(a->d, now);
@@ -380,7 +391,10 @@ void app_disc_step(app_disc *a, const chum_pollfd *pf, size_t n, uint64_t now) {
     a->next_iface_check = now + IFACE_CHECK_MS;
     watch_ifaces(a, now);
   }
+  a->next_step = app_disc_deadline(a);
 }
+
+void app_disc_poke(app_disc *a) { a->next_step = 0; }
 
 void app_disc_stop(app_disc *a, uint64_t now) {
   if (a->stopped) return;

@@ -37,15 +37,18 @@ int app_disc_open(cli_ctx *ctx, const app_disc_opts *o, app_disc **out);
 size_t app_disc_pollfds(const app_disc *a, chum_pollfd *pf, size_t cap);
 /* When app_disc_step must run again at the latest (monotonic ms). */
 uint64_t app_disc_deadline(const app_disc *a);
-/* Read the ready sockets of |pf| (as filled by app_disc_pollfds and polled; NULL: none), run
- * the engine's timers, send what is due, report events, rewrite peers.json when due and
- * watch the interfaces' addresses. Bounded work per call. */
+/* Read the sockets that |pf| (as filled by app_disc_pollfds and polled) marks readable, and
+ * any socket not in |pf|; then, if a datagram came or a timer is due, run the engine's
+ * timers, send what is due, report events, rewrite peers.json when due and watch the
+ * interfaces' addresses. Cheap when nothing is due; bounded work per call. */
 void app_disc_step(app_disc *a, const chum_pollfd *pf, size_t n, uint64_t now);
-/* Node figures for the next announcements: chumStore obj/used (free is measured here) and
- * the health keys err (errors recorded) and sync (e.g. "idle", "active", "ok", "error";
- * NULL: left out). */
-void app_disc_set_node_metrics(app_disc *a, uint64_t objects, uint64_t bytes, uint64_t errors,
-                               const char *sync);
+/* Make the next app_disc_step run fully (after changing the engine from outside, e.g. the
+ * peer table's connection flags). */
+void app_disc_poke(app_disc *a);
+/* The node's sync state for the health line ("sync=…" in chumHealth), e.g. "idle",
+ * "syncing", "synced"; NULL or "" leaves it out. Store, disk, memory, load and error figures
+ * are gathered here (the store is counted once a minute). */
+void app_disc_set_sync_state(app_disc *a, const char *sync);
 /* The engine (peer table: chum_disc_peers). */
 chum_disc *app_disc_engine(app_disc *a);
 /* Clean stop: offline presence and mDNS goodbyes are sent, peers.json written a last time. */

@@ -169,16 +169,15 @@ int chum_port_iface_get(const char *name, chum_iface_info *out);
 /** All interfaces (up to |cap|); *n gets the count. */
 int chum_port_iface_list(chum_iface_info *out, size_t cap, size_t *n);
 
-/* ---- host health (discovery announces it: spec/discovery.md chumStore / chumHealth) ------ */
+/* ---- host health (discovery announces it: spec/discovery.md chumHealth) ------------------ */
 
 typedef struct chum_sys_stats {
-  uint64_t mem_free;  /* memory available to new allocations, bytes (0: unknown) */
-  uint64_t disk_free; /* free bytes on the file system of the queried path (0: unknown) */
-  unsigned load_pct;  /* 1-minute load per CPU, percent (0: unknown) */
+  uint64_t mem_free; /* memory available to new allocations, bytes (0: unknown) */
+  unsigned load_pct; /* 1-minute load per CPU, percent (0: unknown) */
 } chum_sys_stats;
-/** Fill |out| for the host and the file system holding |path| (NULL: skip disk_free).
- *  Unknown values are 0. Returns 0, or CHUM_ERR_IO if nothing could be read. */
-int chum_port_sys_stats(const char *path, chum_sys_stats *out);
+/** Fill |out| for the host (free disk space: chum_port_free_space). Unknown values are 0.
+ *  Returns 0, or CHUM_ERR_IO if nothing could be read. */
+int chum_port_sys_stats(chum_sys_stats *out);
 
 #ifdef __cplusplus
 }

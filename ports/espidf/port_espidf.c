@@ -114,8 +114,7 @@ int chum_port_wifi_up(const char *ssid, const char *password, uint32_t timeout_m
   return (bits & WIFI_FAIL_BIT) ? CHUM_ERR_CONNECT : CHUM_ERR_TIMEOUT;
 }
 
-int chum_port_sys_stats(const char *path, chum_sys_stats *out) {
-  (void)path; /* free flash space: not reported yet */
+int chum_port_sys_stats(chum_sys_stats *out) {
   memset(out, 0, sizeof *out);
   out->mem_free = esp_get_free_heap_size();
   return 0;

@@ -1,12 +1,10 @@
-/* POSIX port: host health figures for discovery's announcements (free memory, free disk,
- * load). Linux reads /proc/meminfo; elsewhere sysconf and getloadavg where available. */
+/* POSIX port: host health figures for discovery's announcements (free memory, load). Linux reads /proc/meminfo; elsewhere sysconf and getloadavg where available. */
 #include "chum/err.h"
 #include "chum/port.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 static uint64_t mem_available(void) {
@@ -39,13 +37,9 @@ static unsigned load_percent(void) {
   return pct > 100000.0 ? 100000u : (unsigned)(pct + 0.5);
 }
 
-int chum_port_sys_stats(const char *path, chum_sys_stats *out) {
+int chum_port_sys_stats(chum_sys_stats *out) {
   memset(out, 0, sizeof *out);
   out->mem_free = mem_available();
   out->load_pct = load_percent();
-  if (path) {
-    struct statvfs v;
-    if (statvfs(path, &v) == 0) out->disk_free = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
-  }
-  return out->mem_free || out->disk_free || out->load_pct ? 0 : CHUM_ERR_IO;
+  return out->mem_free || out->load_pct ? 0 : CHUM_ERR_IO;
 }
