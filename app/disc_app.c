@@ -246,6 +246,7 @@ int app_disc_open(cli_ctx *ctx, const app_disc_opts *o, app_disc **out) {
   }
   a->ctx = ctx;
   a->o = *o;
+  a->o.ifaces = a->o.ws_url = a->o.caps = NULL; /* used here only; the caller's strings */
   uint64_t now = chum_port_now_ms();
   rc = chum_disc_new(&a->d, &s, now);
   chum_crypto_wipe(&s, sizeof s);

@@ -6,6 +6,7 @@
 #define CHUM_APP_DISC_APP_H
 
 #include "cli.h"
+#include "conn_app.h"
 
 #include "chum/disc.h"
 #include "chum/port.h"
@@ -55,5 +56,14 @@ chum_disc *app_disc_engine(app_disc *a);
 void app_disc_stop(app_disc *a, uint64_t now);
 /* Close the sockets and free everything (after app_disc_stop for a clean stop). */
 void app_disc_free(app_disc *a);
+
+/* `chum run --discover` (app/disc_run.c): the app_loop_opts.setup callback, with |user| an
+ * app_disc_run_cfg that outlives the loop. Starts discovery as a poll source of the node loop,
+ * announcing ws://(any):(listen port)/chum; known trusted peers that (re)appear are dialled. */
+typedef struct app_disc_run_cfg {
+  cli_ctx *ctx;
+  app_disc_opts o; /* ws_url is set from the node's listening port */
+} app_disc_run_cfg;
+int app_disc_run_setup(app_node *n, void *user);
 
 #endif
