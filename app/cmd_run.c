@@ -1,6 +1,7 @@
 /* chum run: the node (docs/run.md): accepts ONE sessions, dials its known peers and runs chum
  * in keepRunning mode with each (app/conn_loop.c). */
 #include "conn_app.h"
+#include "disc_app.h"
 #include "pair_app.h"
 #include "node_url.h"
 #include "relay_pool.h"
@@ -11,12 +12,14 @@
 #include <string.h>
 
 /* What `chum run` plugs into the loop once the node is up: pairing (app/pair_run.c), the
- * comm-server spare pools and the URL it records for `chum id --json` (app/node_url.h). */
+ * comm-server spare pools, the URL it records for `chum id --json` (app/node_url.h) and
+ * discovery with --discover (app/disc_run.c). */
 typedef struct run_setup {
   const cli_ctx *ctx;
   const cli_multi *commservers;
   const char *url;
   const char *listen;
+  app_disc_run_cfg *disc; /* --discover: docs/discovery.md "Discovery in chum run" */
 } run_setup;
 
 static int run_setup_cb(app_node *n, void *user) {
@@ -37,11 +40,13 @@ static int run_setup_cb(app_node *n, void *user) {
     fprintf(stderr, "chum: warning: cannot record the URL %s in %s\n", url, rs->ctx->dir);
   int rc = app_pair_setup(n, NULL); /* answer invitations (app/pair_run.c) */
   if (rc < 0) return rc;
-  return app_relay_pool_start(n, rs->commservers->v, rs->commservers->n, rs->ctx->verbosity);
+  rc = app_relay_pool_start(n, rs->commservers->v, rs->commservers->n, rs->ctx->verbosity);
+  if (rc < 0) return rc;
+  return rs->disc->ctx ? app_disc_run_setup(n, rs->disc) : 0;
 }
 
 int cmd_run(cli_ctx *ctx, int argc, char **argv) {
-  const char *listen = NULL, *log_file = NULL, *url = NULL;
+  const char *listen = NULL, *log_file = NULL, *url = NULL, *discover = NULL;
   cli_multi commservers = {{0}, 0};
   bool accept_unknown = false, once = false, no_dial = false, no_status = false;
   const cli_opt opts[] = {
@@ -49,13 +54,15 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv) {
       {"commserver", 'c', CLI_OPT_MULTI, "URL", "register at this comm server so peers reach the node through it (repeatable)", &commservers, 0},
       {"url", 0, CLI_OPT_STRING, "URL", "the URL peers dial (chum id --json; default: the comm server, else --listen)", &url, 0},
       {"no-dial", 0, CLI_OPT_FLAG, NULL, "do not dial known peers (only accept)", &no_dial, 0},
+      {"discover", 0, CLI_OPT_STRING, "IFACE[,IFACE]", "find peers on these interfaces (presence, mDNS) and\n"
+       "                           dial known ones where they are (needs --listen)", &discover, 0},
       {"log", 0, CLI_OPT_STRING, "FILE", "append session steps and log messages to FILE", &log_file, 0},
       {"no-status", 0, CLI_OPT_FLAG, NULL, "no live status line on the terminal", &no_status, 0},
       {"accept-unknown", 0, CLI_OPT_FLAG, NULL, "let persons not in known-peers.json finish the handshake", &accept_unknown, 0},
       {"once", 0, CLI_OPT_FLAG, NULL, "exit after the first session ended (exit 0 if chum could start)", &once, 0},
       {0}};
   const cli_spec spec = {
-      "chum run [--listen HOST:PORT] [--commserver URL] [--url URL] [--no-dial] [--log FILE] [--no-status] [--accept-unknown] [--once]",
+      "chum run [--listen HOST:PORT] [--commserver URL] [--url URL] [--discover IFACE[,IFACE]] [--no-dial] [--log FILE] [--no-status] [--accept-unknown] [--once]",
       "Run the node: accept ONE sessions on a WebSocket (ws://) as one.models does, dial every\n"
       "known peer that has a URL (chum peer add FILE --url ws://HOST:PORT/), and run chum with\n"
       "each peer in keepRunning mode: the objects each side may read travel both ways, and again\n"
@@ -79,7 +86,8 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv) {
       opts, 0, 0,
       "examples:\n  chum --dir alice run --listen 127.0.0.1:8765\n"
       "  chum --dir bob run --listen 127.0.0.1:8766 --log bob.log\n"
-      "  chum --dir carol run --commserver ws://relay.example:8000/   (behind NAT)"};
+      "  chum --dir carol run --commserver ws://relay.example:8000/   (behind NAT)\n"
+      "  chum --dir dave run --listen 0.0.0.0:8765 --discover eth0"};
   cli_args args;
   int rc = cli_parse(ctx, &spec, argc, argv, &args);
   if (rc != CLI_CONTINUE) return rc;
@@ -89,7 +97,7 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv) {
     return CLI_USAGE;
   }
   cli_apply_verbosity(ctx);
-  run_setup rs = {ctx, &commservers, url, listen};
+  run_setup rs = {ctx, &commservers, url, listen, NULL};
   app_loop_opts o;
   memset(&o, 0, sizeof o);
   o.mode = APP_MODE_RUN;
@@ -100,6 +108,18 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv) {
   o.log_file = log_file;
   o.status_line = !no_status && !log_file;
   o.accept_groups = CHUM_PAIR_GROUP; /* answer invitations (app/pair_run.c) */
+  app_disc_run_cfg disc; /* docs/discovery.md "Discovery in chum run" */
+  memset(&disc, 0, sizeof disc);
+  if (discover) {
+    if (!listen) {
+      cli_error("e.g. chum run --listen 0.0.0.0:8765 --discover eth0",
+                "--discover needs --listen (peers dial the address it announces)");
+      return CLI_USAGE;
+    }
+    disc.ctx = ctx;
+    disc.o.ifaces = discover;
+  }
+  rs.disc = &disc;
   o.setup = run_setup_cb;
   o.setup_user = &rs;
   return app_conn_loop(ctx, &o);

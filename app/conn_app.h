@@ -128,6 +128,17 @@ chum_conn *app_sess_conn(app_sess *s);
  * CHUM_ERR_EXISTS (a session is open or opening). */
 int app_node_dial_now(app_node *n, const char *person_id);
 
+/* Discovery: 0 if no session with the peer whose instance key is |instance_pk| is open, 1
+ * while one is being opened, 2 when one is ready (identity proven, chum may run). */
+int app_node_peer_state(app_node *n, const uint8_t instance_pk[32]);
+/* Discovery: dial the known peer |person_id| at |url| (an address discovery found) now,
+ * unless a session with it is open or opening. 0, CHUM_ERR_NOTFOUND (not a known peer),
+ * CHUM_ERR_EXISTS (busy), CHUM_ERR_CONNECT (the connection could not be started). */
+int app_node_dial_url(app_node *n, const char *person_id, const char *url);
+/* "syncing" while a chum pass runs, "synced" when every chum session finished its pass,
+ * "idle" without chum sessions (discovery announces it in chumHealth). */
+const char *app_node_sync_state(const app_node *n);
+
 /* A local write the peers may see happened: every ready chum session sends service 3. */
 void app_node_notify_local_write(app_node *n);
 

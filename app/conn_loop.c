@@ -766,6 +766,49 @@ static void dial_due(app_node *lp, uint64_t now) {
   }
 }
 
+/* ---- for discovery (app/disc_run.c) ---------------------------------------------------- */
+
+int app_node_peer_state(app_node *lp, const uint8_t instance_pk[32]) {
+  int state = 0;
+  for (int i = 0; i < MAX_SESSIONS; i++) {
+    app_sess *s = &lp->s[i];
+    if (!s->in_use || s->finished || chum_conn_is_closed(s->conn)) continue;
+    if ((s->has_target && memcmp(s->target_pk, instance_pk, 32) == 0) ||
+        memcmp(chum_conn_peer_info(s->conn)->static_pk, instance_pk, 32) == 0) {
+      if (s->ready_seen) return 2;
+      state = 1;
+    }
+  }
+  return state;
+}
+
+int app_node_dial_url(app_node *lp, const char *person_id, const char *url) {
+  const chum_known_peer *p = chum_known_peers_find(lp->peers, person_id);
+  if (!p) {
+    peers_refresh(lp, chum_port_now_ms()); /* added since the last read */
+    p = chum_known_peers_find(lp->peers, person_id);
+  }
+  if (!p) return CHUM_ERR_NOTFOUND;
+  uint8_t pk[32];
+  memcpy(pk, p->instance_pk, 32);
+  if (peer_busy(lp, pk)) return CHUM_ERR_EXISTS;
+  if (!dial_url(lp, url, pk)) return CHUM_ERR_CONNECT;
+  dialer *d = dialer_by_pk(lp, pk);
+  if (d) d->next_at = UINT64_MAX; /* this session stands for the dialer's next attempt */
+  return 0;
+}
+
+const char *app_node_sync_state(const app_node *lp) {
+  bool any = false;
+  for (int i = 0; i < MAX_SESSIONS; i++) {
+    const app_sess *s = &lp->s[i];
+    if (!s->in_use || !s->chum_started) continue;
+    if (!s->pass_done) return "syncing";
+    any = true;
+  }
+  return any ? "synced" : "idle";
+}
+
 /* A session ended: schedule the next attempt for its peer. */
 static void dial_after(app_node *lp, app_sess *s, uint64_t now) {
   const uint8_t *pk = s->has_target ? s->target_pk : chum_conn_peer_info(s->conn)->static_pk;
