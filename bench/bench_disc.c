@@ -51,7 +51,7 @@ typedef struct node {
   chum_disc *d;
   chum_net_addr addr;
   uint64_t start, udp_all, mdns_all;
-  uint64_t bytes_presence, bytes_mdns, bytes_nbr, n_presence;
+  uint64_t bytes_presence, bytes_mdns, bytes_nbr, bytes_echo, n_presence;
 } node;
 
 static void lan(size_t n) {
@@ -72,7 +72,7 @@ static void lan(size_t n) {
         chum_disc_settings s;
         memset(&s, 0, sizeof s);
         identity((int)i, &s.id);
-        s.presence = s.mdns = 1;
+        s.presence = s.mdns = s.rtt = 1;
         s.rand_fn = rnd;
         chum_disc_new(&x->d, &s, now);
         chum_disc_add_iface(x->d, "eth0", &x->addr, 1, now);
@@ -89,6 +89,7 @@ static void lan(size_t n) {
         if (now >= warm) {
           if (tx.proto == CHUM_DISC_MDNS) x->bytes_mdns += (uint64_t)len + 28;
           else if (pkt[0] == CHUM_LAMA_SERVICE_DISCOVERY) x->bytes_presence += (uint64_t)len + 28, x->n_presence++;
+          else if (pkt[0] == CHUM_ECHO_REQUEST || pkt[0] == CHUM_ECHO_RESPONSE) x->bytes_echo += (uint64_t)len + 28;
           else x->bytes_nbr += (uint64_t)len + 28;
         }
         chum_net_addr src = x->addr;
@@ -114,22 +115,25 @@ static void lan(size_t n) {
       if (!x->mdns_all && mdns == n - 1) x->mdns_all = now - x->start + 1;
     }
   }
-  uint64_t udp_max = 0, mdns_max = 0, bp = 0, bm = 0, bn = 0, np = 0;
+  uint64_t udp_max = 0, mdns_max = 0, bp = 0, bm = 0, bn = 0, np = 0, be = 0;
   for (size_t i = 0; i < n; i++) {
     if (nodes[i].udp_all > udp_max) udp_max = nodes[i].udp_all;
     if (nodes[i].mdns_all > mdns_max) mdns_max = nodes[i].mdns_all;
     bp += nodes[i].bytes_presence;
     bm += nodes[i].bytes_mdns;
     bn += nodes[i].bytes_nbr;
+    be += nodes[i].bytes_echo;
     np += nodes[i].n_presence;
     chum_disc_free(nodes[i].d);
   }
   double secs = (double)(end - warm) / 1000.0;
   printf("  N=%-3zu start→all known: presence ≤ %4llu ms, mDNS ≤ %4llu ms (simulated, 5 ms steps); "
-         "steady state per node: presence %.0f B/s (%.2f/s), neighbour queries %.0f B/s, mDNS %.0f B/s\n",
+         "steady state per node: presence %.0f B/s (%.2f/s), neighbour queries %.0f B/s, mDNS %.0f B/s, "
+         "RTT echo %.0f B/s\n",
          n, (unsigned long long)(udp_max ? udp_max - 1 : 0),
          (unsigned long long)(mdns_max ? mdns_max - 1 : 0), (double)bp / (double)n / secs,
-         (double)np / (double)n / secs, (double)bn / (double)n / secs, (double)bm / (double)n / secs);
+         (double)np / (double)n / secs, (double)bn / (double)n / secs, (double)bm / (double)n / secs,
+         (double)be / (double)n / secs);
 }
 
 int main(void) {
