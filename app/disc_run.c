@@ -79,13 +79,14 @@ static void on_event(void *user, const chum_peer_event *ev, const chum_peer *p) 
   (void)p;
   if (ev->type != CHUM_PEER_RECONNECT) return;
   const chum_known_peer *k = known_by_inst(r, ev->inst);
-  if (!k) return;
+  if (!k || !k->trusted) return; /* untrusted (chum peer untrust): listed, never dialled */
   dial_plan *d = plan_for(r, ev->inst, true);
   if (!d) return;
   /* §4: cancel the backoff and dial after the event's delay (0–1 000 ms for the smaller
    * instance ID, 3 000 ms for the other: it dials only if still unconnected then) */
   d->failures = 0;
-  d->at = chum_port_now_ms() + ev->delay_ms;
+  uint64_t at = chum_port_now_ms() + ev->delay_ms;
+  if (at < d->at) d->at = at; /* a second event never postpones a planned dial */
 }
 
 /* §4 dial order: LAN URL from a verified presence, then a resolved mDNS URL, then the trust
@@ -114,7 +115,7 @@ static void manage(disc_run *r, uint64_t now) {
       if (!p) continue;
     }
     dial_plan *d = plan_for(r, k->instance_id, false);
-    if (!d) continue;
+    if (!d || !k->trusted) continue;
     if (st == 2) { /* connected: the plan is done */
       d->failures = 0;
       d->attempted = false;

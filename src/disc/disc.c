@@ -586,6 +586,17 @@ static void sync_mdns(chum_disc *d, uint64_t now) {
   }
 }
 
+/* A presence on every interface after 0–50 ms, at most one per 250 ms per interface. */
+static void announce_soon(chum_disc *d, uint64_t now) {
+  if (!d->s.presence || d->stopped) return;
+  for (size_t i = 0; i < d->niface; i++) {
+    disc_iface *f = &d->ifaces[i];
+    uint64_t at = now + rnd(d, 51);
+    if (f->last_presence && at < f->last_presence + 250) at = f->last_presence + 250;
+    if (at < f->next_presence) f->next_presence = at;
+  }
+}
+
 static void handle_presence(chum_disc *d, int iface, const chum_net_addr *src, const uint8_t *in,
                             size_t len, uint64_t now) {
   chum_presence p;
@@ -653,7 +664,14 @@ static void handle_presence(chum_disc *d, int iface, const chum_net_addr *src, c
   u.port = src->port;
   u.seq = p.seq;
   u.offline = strcmp(p.status, "offline") == 0;
+  const chum_peer *before = chum_peer_table_find(d->peers, p.inst);
+  uint32_t old_boot = before ? before->boot : 0;
   int rc = chum_peer_table_update(d->peers, &u, now);
+  /* a peer restarted (higher boot counter) while its old entry was still live: our neighbour
+   * set did not change, so answer it with our presence at once rather than at our next period
+   * (it learns us, and dials us if it should, within a second) */
+  const chum_peer *after = rc == 0 ? chum_peer_table_find(d->peers, p.inst) : NULL;
+  if (after && old_boot && after->boot > old_boot && !u.offline) announce_soon(d, now);
   if (rc == CHUM_ERR_PROTO) d->stats.stale++;
   else if (rc == CHUM_ERR_AUTH) d->stats.impersonation++;
   if (rc == 0) rtt_track(d, iface, p.inst, src, u.offline, now);
@@ -889,13 +907,7 @@ void chum_disc_tick(chum_disc *d, uint64_t now) {
    * Announcing soon also lets a node that just started learn us within a second instead of
    * a whole period (its first broadcast may have gone out before our socket saw it). At most
    * one such early presence per 250 ms per interface, after 0–50 ms (spreads the answers). */
-  if (d->s.presence && !d->stopped && d->announced_digest[0] && strcmp(dg, d->announced_digest) != 0)
-    for (size_t i = 0; i < d->niface; i++) {
-      disc_iface *f = &d->ifaces[i];
-      uint64_t at = now + rnd(d, 51);
-      if (f->last_presence && at < f->last_presence + 250) at = f->last_presence + 250;
-      if (at < f->next_presence) f->next_presence = at;
-    }
+  if (d->announced_digest[0] && strcmp(dg, d->announced_digest) != 0) announce_soon(d, now);
   /* labels for display */
   for (size_t i = 0; i < chum_peer_table_count(d->peers); i++) {
     const chum_peer *p = chum_peer_table_at(d->peers, i);

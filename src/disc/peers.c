@@ -249,7 +249,9 @@ int chum_peer_table_update(chum_peer_table *t, const chum_peer_update *u, uint64
     p->boot = (uint32_t)(u->seq >> 32);
     seqmem_put(t, u->inst, u->seq);
   }
-  int boot_up = u->seq && !appeared && p->boot > old_boot;
+  /* a restart: a higher boot counter than a presence we accepted before (not the first
+   * presence of an entry that a trust record or an mDNS hint created) */
+  int boot_up = u->seq && !appeared && old_boot && p->boot > old_boot;
 
   chum_peer_path *path = &p->paths[u->source];
   char old_url[sizeof path->url];

@@ -6,6 +6,7 @@
 #
 #  1. they find each other and start sessions: each node ends with one ready session per peer
 #     (no duplicates) and `chum peers` shows both peers connected, with round-trip times;
+#     node 1 does not trust node 3 (chum peer untrust), so only node 3 dials that pair;
 #  2. a SIGKILLed node that restarts announces itself with a higher boot counter and is
 #     reconnected at once (well before the loop's 5-10 s re-dial), again without duplicates.
 # Skips (exit 77) without root or `ip netns`.
@@ -51,6 +52,9 @@ for i in 1 2 3; do
     "$CHUM" --dir "$tmp/n$i" peer add "$tmp/id$j.json" >/dev/null || fail "peer add $j to $i"
   done
 done
+# node 1 does not trust node 3 (chum peer untrust): it never dials it; node 3 dials node 1
+p3=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["personId"])' "$tmp/id3.json")
+"$CHUM" --dir "$tmp/n1" peer untrust "$p3" >/dev/null || fail "peer untrust"
 
 python3 - "$CHUM" "$tmp" "$tag" <<'EOF2' && exit 0
 import json, os, signal, subprocess, sys, time
@@ -121,6 +125,8 @@ def health_ok():
 if wait_until(15, health_ok) is None:
     fail("node 2's announced health/store: " + str([(x["health"], x["store"]) for x in load(f"{tmp}/n1/peers.json")["peers"]]))
 print("announced health of node 2:", [x["health"] for x in load(f"{tmp}/n1/peers.json")["peers"] if x["inst"] == I[2]][0])
+if "node3@example.org" in "".join(l for l in open(f"{tmp}/log1") if "where discovery found it" in l):
+    fail("node 1 dialled node 3, which it does not trust")
 dialled = sum(open(f"{tmp}/log{i}").read().count("where discovery found it") for i in N)
 if dialled < 3: fail(f"only {dialled} sessions were dialled by discovery")
 
@@ -152,6 +158,7 @@ for i, p in procs.items():
     except subprocess.TimeoutExpired: fail(f"node {i} did not stop on SIGTERM")
     for f in (f"{tmp}/log{i}", f"{tmp}/err{i}"):
         if "Sanitizer" in open(f).read(): fail(f"sanitizer report in {f}")
+for i in N: print(f"--- node {i}:", "".join(l for l in open(f"{tmp}/log{i}") if "discovery found" in l or "reconnect in" in l or "cannot dial" in l))
 print("disc_run: all checks passed")
 EOF2
 exit 1

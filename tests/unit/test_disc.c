@@ -840,6 +840,20 @@ TEST(peer_table_trust_and_reconnect) {
   upd(&u, CHUM_PATH_UDP, &a, (3ull << 32) | 2);
   chum_peer_table_update(t, &u, 10000001);
   CHECK_EQ(count_events(t, CHUM_PEER_RECONNECT, NULL), 1);
+  /* a trusted peer found by mDNS first: one reconnect; its first presence (boot 1 after an
+   * entry without a boot counter) is no restart, so no second one */
+  chum_disc_identity c;
+  make_identity(24, &c);
+  CHECK_EQ(chum_peer_table_trust(t, c.inst, c.person, c.pk, c.sign_sk + 32, NULL, 20000000), 0);
+  upd(&u, CHUM_PATH_MDNS, &c, 0);
+  CHECK_EQ(chum_peer_table_update(t, &u, 20000001), 0);
+  CHECK_EQ(count_events(t, CHUM_PEER_RECONNECT, NULL), 1);
+  upd(&u, CHUM_PATH_UDP, &c, (1ull << 32) | 1);
+  CHECK_EQ(chum_peer_table_update(t, &u, 20000002), 0);
+  CHECK_EQ(count_events(t, CHUM_PEER_RECONNECT, NULL), 0);
+  upd(&u, CHUM_PATH_UDP, &c, (2ull << 32) | 1); /* a real restart still counts */
+  CHECK_EQ(chum_peer_table_update(t, &u, 20000003), 0);
+  CHECK_EQ(count_events(t, CHUM_PEER_RECONNECT, NULL), 1);
   /* two self-signed claims for one instance: the first holds */
   chum_disc_identity b;
   make_identity(23, &b);
@@ -1202,6 +1216,34 @@ TEST(engine_mdns_dual_stack) {
   for (size_t i = 0; i < l.n; i++) chum_disc_free(l.d[i]);
 }
 
+/* A node restarted before its old entry expired: the others answer its first presence at once
+ * (their neighbour sets did not change, so nothing else would make them announce early). */
+TEST(engine_restart_before_expiry_answered) {
+  lan l;
+  memset(&l, 0, sizeof l);
+  l.n = 3;
+  l.custom = 1;
+  l.presence = 1;
+  for (size_t i = 0; i < l.n; i++) {
+    make_identity(100 + (int)i, &l.id[i]);
+    char a[32];
+    snprintf(a, sizeof a, "10.9.3.%u", (unsigned)(i + 1));
+    chum_net_addr_parse(a, 0, &l.addr[i]);
+    lan_start(&l, i);
+  }
+  lan_run(&l, 7000);
+  chum_disc_free(l.d[2]); /* killed: no goodbye */
+  l.up[2] = 0;
+  lan_run(&l, 9000); /* 2 s later, long before the 15 s expiry */
+  l.id[2].boot++;
+  lan_start(&l, 2);
+  lan_run(&l, l.now + 600);
+  CHECK(sees(&l, 2, 0, CHUM_PATH_UDP));
+  CHECK(sees(&l, 2, 1, CHUM_PATH_UDP));
+  CHECK_EQ(chum_peer_table_find(chum_disc_peers(l.d[0]), l.id[2].inst)->boot, 8);
+  for (size_t i = 0; i < l.n; i++) chum_disc_free(l.d[i]);
+}
+
 /* Round-trip times: echo probes to every peer with a UDP path, answers matched by token. */
 TEST(engine_rtt_echo) {
   lan l;
@@ -1394,6 +1436,7 @@ int main(void) {
   RUN(engine_ten_nodes_multi_page_topology);
   RUN(engine_mdns_over_ipv6);
   RUN(engine_mdns_dual_stack);
+  RUN(engine_restart_before_expiry_answered);
   RUN(engine_rtt_echo);
   RUN(peer_table_rtt_smoothing);
   RUN(engine_counts_bad_input);
