@@ -86,6 +86,8 @@ struct app_sess {
   chum_sync_session *sync;
   chum_store_sync *ssync;
   bool chum_started, pass_done, log_written;
+  bool big;       /* a message too large for the ONE session's queue is going out in pieces */
+  size_t big_off; /* bytes of it queued so far */
   uint64_t bytes_in, bytes_out;   /* application message bytes */
   uint64_t file_rx_base;          /* rpc stream bytes at the last completed file */
   uint64_t files_in;
@@ -234,6 +236,34 @@ static void conn_to_ws(app_sess *s) {
   }
 }
 
+/* A message larger than the ONE session's queue can ever hold (e.g. the roots list of a
+ * store with many thousand grants): fragmentation_start, pieces of at most
+ * CHUM_FRAGMENT_CHUNK_SIZE as the queue drains, fragmentation_end (spec/connection.md §7). The
+ * rpc keeps the message (peek returns it again) until it is all queued. Returns 1 when done,
+ * 0 when the queue is full for now, or a negative chum_err. */
+static int send_big(app_sess *s, const chum_rpc_message *m, uint64_t now) {
+  int rc;
+  if (!s->big) {
+    rc = chum_conn_send_begin(s->conn, !m->binary, now);
+    if (rc < 0) return rc == CHUM_ERR_AGAIN ? 0 : rc;
+    s->big = true;
+    s->big_off = 0;
+    CHUM_LOGD("node", "session %d: a %zu-byte message goes out in pieces", s->id, m->len);
+  }
+  while (s->big_off < m->len) {
+    if (chum_conn_output_pending(s->conn) >= CONN_HIGH_WATER) return 0;
+    size_t n = m->len - s->big_off;
+    if (n > CHUM_FRAGMENT_CHUNK_SIZE) n = CHUM_FRAGMENT_CHUNK_SIZE;
+    rc = chum_conn_send_piece(s->conn, m->data + s->big_off, n, now);
+    if (rc < 0) return rc == CHUM_ERR_AGAIN ? 0 : rc;
+    s->big_off += n;
+  }
+  rc = chum_conn_send_end(s->conn, now);
+  if (rc < 0) return rc == CHUM_ERR_AGAIN ? 0 : rc;
+  s->big = false;
+  return 1;
+}
+
 /* Move the rpc's messages (requests, answers, stream chunks) into the ONE session while its
  * queue has room. Returns how many were moved. */
 static int rpc_to_conn(app_sess *s, uint64_t now) {
@@ -242,7 +272,11 @@ static int rpc_to_conn(app_sess *s, uint64_t now) {
          chum_conn_output_pending(s->conn) < CONN_HIGH_WATER) {
     chum_rpc_message m;
     if (chum_rpc_peek(s->rpc, &m) != 1) break;
-    int rc = chum_conn_send(s->conn, !m.binary, m.data, m.len, now);
+    int rc = s->big ? CHUM_ERR_TOOBIG : chum_conn_send(s->conn, !m.binary, m.data, m.len, now);
+    if (rc == CHUM_ERR_TOOBIG) {
+      rc = send_big(s, &m, now);
+      if (rc == 0) break;
+    }
     if (rc == CHUM_ERR_AGAIN) break;
     if (rc < 0) {
       say(s, "cannot send a %zu-byte chum message: %s", m.len, chum_strerror(rc));
@@ -596,6 +630,7 @@ static bool service(app_sess *s, bool readable, uint64_t now) {
     int e = chum_port_sock_error(s->fd);
     if (e != 0) {
       say(s, "cannot connect to %s", s->addr);
+      snprintf(s->close_reason, sizeof s->close_reason, "cannot connect to %s", s->addr);
       s->finished = true;
       return false;
     }

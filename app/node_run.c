@@ -81,7 +81,9 @@ void app_progress_draw(app_run_stats *st, uint64_t now_ms, bool final) {
     if (st->sess[i].file_rx > file_rx) file_rx = st->sess[i].file_rx;
   char in[32], rate[32], fb[32];
   app_fmt_bytes(st->bytes_in, in, sizeof in);
-  app_fmt_bytes((uint64_t)st->rate_in, rate, sizeof rate);
+  /* average since the start: a sync is often over in less than the 1 s rate window */
+  uint64_t dt = now_ms > st->started_mono ? now_ms - st->started_mono : 1;
+  app_fmt_bytes(st->bytes_in * 1000u / dt, rate, sizeof rate);
   app_fmt_bytes(file_rx, fb, sizeof fb);
   /* an activity bar: the protocol does not announce sizes, so it shows movement, not a % */
   char bar[21];
