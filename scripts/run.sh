@@ -13,7 +13,9 @@ dir=$2
 sample_mb=${CHUM_SAMPLE_MB:-32}
 tool_share="$(dirname "$chum")/tool_share"
 mkdir -p "$dir"
-[ -x "$tool_share" ] || { echo "make run needs $tool_share (built with the tests: CHUM_BUILD_TESTS=ON)"; exit 1; }
+if ! "$chum" share --help > /dev/null 2>&1 && [ ! -x "$tool_share" ]; then
+  echo "make run needs 'chum share' or $tool_share (built with the tests)"; exit 1
+fi
 
 pids=()
 stop_nodes() {
@@ -65,7 +67,12 @@ head -c $((sample_mb * 1024 * 1024)) /dev/urandom > "$sample"
 bob_id=$(sed -n 's/^ *"personId": *"\([0-9a-f]*\)".*/\1/p' "$dir/bob.id.json")
 size=$(stat -c %s "$sample")
 t0=$(date +%s%3N)
-read -r blob _ < <("$tool_share" "$dir/alice" "$sample" "$bob_id")
+if "$chum" share --help > /dev/null 2>&1; then
+  blob=$("$chum" --dir "$dir/alice" put "$sample")
+  "$chum" --dir "$dir/alice" share "$blob" --with "$bob_id" --name sample.bin > /dev/null
+else
+  read -r blob _ < <("$tool_share" "$dir/alice" "$sample" "$bob_id")
+fi
 rm -f "$sample"
 echo "alice shared a ${sample_mb} MiB sample file with bob: BLOB ${blob:0:16}…"
 arrived=""
