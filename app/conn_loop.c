@@ -1047,7 +1047,10 @@ static int node_init(app_node *lp) {
   if (app_peers_load(ctx->dir, lp->peers) < 0) return CLI_RUNTIME;
   if (lp->o->mode != APP_MODE_CONNECT) {
     if (cli_load_recipes(ctx, &lp->recipes) != CLI_OK) return CLI_RUNTIME;
-    int rc = chum_store_open(&lp->store, ctx->dir);
+    /* the node owns the store (leftover temporary files are removed); `chum sync` may run
+     * beside a running node and opens it shared */
+    int rc = chum_store_open_flags(&lp->store, ctx->dir,
+                                   lp->o->mode == APP_MODE_RUN ? 0u : CHUM_STORE_SHARED);
     if (rc < 0) {
       cli_error(NULL, "cannot open the store in %s: %s", ctx->dir, chum_strerror(rc));
       return CLI_RUNTIME;
