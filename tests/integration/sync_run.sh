@@ -4,13 +4,12 @@
 # one side arrives byte-identical on the other, in both directions, without waiting for a poll
 # (service 3 after the local write). Then `chum sync` (one pass, exit 0), `chum status`, the
 # Chum log objects, dialling retries when the peer is gone, and a clean stop on SIGTERM.
-# Shared content is made with the test-only helper tool_share (a BLOB, a BlobDescriptor, an
-# Access). Every process is bounded by `timeout -k`, killed by the trap; nothing leaves 127.0.0.1.
+# Shared content is made with `chum put` and `chum share --with` (a BLOB, a BlobDescriptor, an
+# Access), written by another process beside the running node. Every process is bounded by
+# `timeout -k`, killed by the trap; nothing leaves 127.0.0.1.
 set -u
 CHUM=${CHUM:?CHUM must point at the chum binary}
-B=${CHUM_BUILD_DIR:-$(dirname "$CHUM")}
-SHARE="$B/tool_share"
-[ -x "$SHARE" ] || { echo "skip: $SHARE not built"; exit 77; }
+timeout 10 "$CHUM" share --help > /dev/null 2>&1 || { echo "skip: no chum share"; exit 77; }
 T=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -28,6 +27,13 @@ pid_of() { sed -n 's/^ *"personId": *"\([0-9a-f]*\)".*/\1/p' "$1"; }
 now_ms() { date +%s%3N; }
 # wait_for CMD...: retry for up to 10 s
 wait_for() { for _ in $(seq 1 500); do "$@" && return 0; sleep 0.02; done; return 1; }
+# share DIR FILE PERSON: prints "<BLOB hash> <descriptor hash>"
+share() {
+  local h j
+  h=$(c --dir "$1" put "$2") || return 1
+  j=$(c --dir "$1" --json share "$h" --with "$3" --name "$(basename "$2")") || return 1
+  echo "$h $(echo "$j" | sed -n 's/.*"descriptor":"\([0-9a-f]*\)".*/\1/p')"
+}
 port_of() { sed -n 's#.*listening ws://127.0.0.1:\([0-9]*\)/ .*#\1#p' "$1" | head -1; }
 
 for who in alice bob; do
@@ -63,7 +69,7 @@ n_ready=$(grep -c "chum started" "$T/alice.log")
 # alice shares a 3 MB file with bob while both run: it arrives without waiting for a 5 s poll
 head -c 3000000 /dev/urandom > "$T/sample.bin"
 t0=$(now_ms)
-read -r BLOB DESC < <("$SHARE" "$T/alice" "$T/sample.bin" "$BOB") || bad "tool_share"
+read -r BLOB DESC < <(share "$T/alice" "$T/sample.bin" "$BOB") || bad "chum put + share"
 if wait_for test -f "$T/bob/store/blobs/$BLOB"; then
   t1=$(now_ms)
   cmp -s "$T/sample.bin" "$T/bob/store/blobs/$BLOB" && ok "alice's 3 MB file arrived byte-identical at bob ($((t1 - t0)) ms after the share)" || bad "BLOB differs"
@@ -78,11 +84,11 @@ lat=""
 for i in 1 2 3; do
   printf 'bob says hello %s\n' "$i" > "$T/hello$i.txt"
   t0=$(now_ms)
-  read -r H _ < <("$SHARE" "$T/bob" "$T/hello$i.txt" "$ALICE")
+  read -r H _ < <(share "$T/bob" "$T/hello$i.txt" "$ALICE")
   wait_for test -f "$T/alice/store/blobs/$H" && lat="$lat $(( $(now_ms) - t0 ))"
 done
 n=$(echo $lat | wc -w)
-[ "$n" = 3 ] && ok "bob -> alice, 3 small shares arrived; post-to-arrival ms (incl. tool start):$lat" || bad "bob -> alice: $n of 3 arrived"
+[ "$n" = 3 ] && ok "bob -> alice, 3 small shares arrived; post-to-arrival ms (from the start of chum put):$lat" || bad "bob -> alice: $n of 3 arrived"
 cmp -s "$T/hello3.txt" "$T/alice/store/blobs/$H" && ok "byte-identical" || bad "small file differs"
 
 # chum status shows the running node and its session
@@ -102,7 +108,7 @@ wait_for grep -q "next session with bob@run.test" "$T/alice.log" && ok "alice sc
 
 # chum sync: one pass with alice while bob's node is down
 head -c 200000 /dev/urandom > "$T/late.bin"
-read -r LATE _ < <("$SHARE" "$T/alice" "$T/late.bin" "$BOB")
+read -r LATE _ < <(share "$T/alice" "$T/late.bin" "$BOB")
 if c --dir "$T/bob" sync "$ALICE" --once > "$T/sync.out" 2> "$T/sync.err"; then
   ok "chum sync exited 0"
 else
