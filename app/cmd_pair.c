@@ -72,7 +72,8 @@ int cmd_pair(cli_ctx *ctx, int argc, char **argv) {
       opts, 1, 1,
       "The inviter's first chum session right after pairing may be refused once ('Unable to\n"
       "start chum because you are unknown'); `chum run` retries by itself.\n"
-      "Only ws:// URLs are dialled directly for now (no wss://, no comm server).\n"
+      "ws:// URLs only for now (no wss://). A comm server's ws:// URL works: it relays the\n"
+      "session to the inviter unchanged.\n"
       "\nexamples:\n"
       "  chum --dir bob pair invite.json\n"
       "  chum --dir bob pair 'https://edda.one/invites/invitePartner/?invited=true#%7B...%7D'"};

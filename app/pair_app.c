@@ -455,7 +455,7 @@ int app_pair_run(cli_ctx *ctx, const app_pair_opts *o, app_pair_store *store) {
     char host[256], path[512];
     uint16_t port;
     if (app_parse_url(o->inv->url, false, host, sizeof host, &port, path, sizeof path) < 0) {
-      cli_error("pairing through wss:// or a comm server is not supported by `chum pair` yet",
+      cli_error("wss:// (TLS) is not supported by `chum pair` yet; a ws:// comm server works",
                 "cannot dial %s: only ws://HOST:PORT URLs", o->inv->url);
       result = CLI_USAGE;
       goto out;

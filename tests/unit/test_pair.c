@@ -178,8 +178,8 @@ TEST(token_store) {
   /* malformed files */
   const char *badf[] = {"", "{}", "{\"invitations\":{}}",
                         "{\"invitations\":[{\"tokenHash\":\"x\",\"personId\":\"y\",\"created\":1,\"expires\":2}]}",
-                        "{\"invitations\":[{\"tokenHash\":\"1b89e6a19f3ca9755b023b27905c22b212dab328b0e2d6890fb6cf3edd6e9c3c\","
-                        "\"personId\":\"1b89e6a19f3ca9755b023b27905c22b212dab328b0e2d6890fb6cf3edd6e9c3c\",\"created\":-1,\"expires\":2}]}"};
+                        ("{\"invitations\":[{\"tokenHash\":\"1b89e6a19f3ca9755b023b27905c22b212dab328b0e2d6890fb6cf3edd6e9c3c\","
+                         "\"personId\":\"1b89e6a19f3ca9755b023b27905c22b212dab328b0e2d6890fb6cf3edd6e9c3c\",\"created\":-1,\"expires\":2}]}")};
   for (size_t i = 0; i < sizeof badf / sizeof badf[0]; i++)
     CHECK_EQ(chum_pair_tokens_parse(badf[i], strlen(badf[i]), st2), CHUM_ERR_INVAL);
   CHECK_EQ(chum_pair_tokens_parse("{\"invitations\":[]}", 18, st2), 0);
