@@ -503,7 +503,8 @@ static void on_conn_event(chum_conn *c, const chum_conn_event *ev, void *user) {
     break;
   case CHUM_CONN_EV_CLOSE:
     s->conn_closed = true;
-    s->closed_clean = ev->error == 0 || ev->error == CHUM_ERR_CLOSED;
+    /* clean: a normal close (1000); a dropped connection (1006) is not */
+    s->closed_clean = (ev->error == 0 || ev->error == CHUM_ERR_CLOSED) && ev->code == 1000;
     say(s, "closed by %s: %u \"%s\"", ev->local ? "us" : "the peer", (unsigned)ev->code,
         ev->reason);
     if (!s->close_reason[0]) snprintf(s->close_reason, sizeof s->close_reason, "%s", ev->reason);
