@@ -136,17 +136,7 @@ static void conn_free(cs_loop *lp, cs_conn *c) {
 }
 
 static void flush(cs_conn *c) {
-  const uint8_t *d;
-  size_t n;
-  while (!c->terminate && (n = chum_ws_output(c->ws, &d)) > 0) {
-    int w = chum_port_sock_send(c->fd, d, n);
-    if (w == CHUM_ERR_AGAIN) return;
-    if (w < 0) {
-      chum_ws_eof(c->ws, chum_port_now_ms());
-      return;
-    }
-    chum_ws_output_consume(c->ws, (size_t)w);
-  }
+  if (!c->terminate && app_ws_flush(c->ws, c->fd) < 0) chum_ws_eof(c->ws, chum_port_now_ms());
 }
 
 /* A client may be read while its relayed partner has room for what one read can complete:

@@ -151,4 +151,8 @@ uint16_t app_node_listen_port(const app_node *n);
 /* The node directory. */
 const char *app_node_dir(const app_node *n);
 
+/* Write a WebSocket's pending output to its socket |fd| until it is empty or the socket would
+ * block (0), or a send fails (the negative chum_err; the caller ends the connection). */
+int app_ws_flush(chum_ws *ws, int fd);
+
 #endif

@@ -610,19 +610,21 @@ static void sess_free(app_sess *s) {
   s->lp->sessions_done++;
 }
 
-/* Write pending WebSocket bytes to the socket. */
-static void flush(app_sess *s) {
+int app_ws_flush(chum_ws *ws, int fd) {
   const uint8_t *d;
   size_t n;
-  while ((n = chum_ws_output(s->ws, &d)) > 0) {
-    int w = chum_port_sock_send(s->fd, d, n);
-    if (w == CHUM_ERR_AGAIN) return;
-    if (w < 0) {
-      chum_ws_eof(s->ws, chum_port_now_ms());
-      return;
-    }
-    chum_ws_output_consume(s->ws, (size_t)w);
+  while ((n = chum_ws_output(ws, &d)) > 0) {
+    int w = chum_port_sock_send(fd, d, n);
+    if (w == CHUM_ERR_AGAIN) return 0;
+    if (w < 0) return w;
+    chum_ws_output_consume(ws, (size_t)w);
   }
+  return 0;
+}
+
+/* Write pending WebSocket bytes to the socket. */
+static void flush(app_sess *s) {
+  if (app_ws_flush(s->ws, s->fd) < 0) chum_ws_eof(s->ws, chum_port_now_ms());
 }
 
 /* Returns true if it moved rpc messages (the loop should come back at once). */

@@ -356,17 +356,7 @@ static void psess_free(psess *s) {
 }
 
 static void flush(psess *s) {
-  const uint8_t *d;
-  size_t n;
-  while ((n = chum_ws_output(s->ws, &d)) > 0) {
-    int w = chum_port_sock_send(s->fd, d, n);
-    if (w == CHUM_ERR_AGAIN) return;
-    if (w < 0) {
-      chum_ws_eof(s->ws, chum_port_now_ms());
-      return;
-    }
-    chum_ws_output_consume(s->ws, (size_t)w);
-  }
+  if (app_ws_flush(s->ws, s->fd) < 0) chum_ws_eof(s->ws, chum_port_now_ms());
 }
 
 static void service(psess *s, bool readable, uint64_t now) {

@@ -247,17 +247,8 @@ static size_t pool_fds(void *user, chum_pollfd *fds, size_t cap, uint64_t *deadl
 }
 
 static void spare_flush(spare *sp, uint64_t now) {
-  const uint8_t *d;
-  size_t n;
-  while (sp->used && !sp->failed && (n = chum_ws_output(sp->ws, &d)) > 0) {
-    int w = chum_port_sock_send(sp->fd, d, n);
-    if (w == CHUM_ERR_AGAIN) return;
-    if (w < 0) {
-      spare_fail(sp, "the connection broke", now);
-      return;
-    }
-    chum_ws_output_consume(sp->ws, (size_t)w);
-  }
+  if (sp->used && !sp->failed && app_ws_flush(sp->ws, sp->fd) < 0)
+    spare_fail(sp, "the connection broke", now);
 }
 
 static void pool_service(void *user, const chum_pollfd *fds, size_t n, uint64_t now) {
