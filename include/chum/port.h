@@ -179,6 +179,20 @@ typedef struct chum_sys_stats {
  *  Returns 0, or CHUM_ERR_IO if nothing could be read. */
 int chum_port_sys_stats(chum_sys_stats *out);
 
+/* ---- file locks (the store's head moves, docs/store.md "Locking") ------------------------ */
+
+typedef struct chum_port_lock chum_port_lock;
+/** Take an exclusive lock on the lock file |path| (created, mode 0600, if missing), waiting
+ *  as long as another holder keeps it. POSIX: flock(2) on a descriptor of its own, so two
+ *  processes, and also two opens in one process, exclude each other; the kernel releases the
+ *  lock when a holder dies. ESP-IDF: no lock (one process owns the store there and a store
+ *  handle is used by one task at a time): it returns a handle that does nothing. Not
+ *  re-entrant: taking a lock the caller already holds waits forever. *|out| gets the handle;
+ *  0 or a negative chum_err (CHUM_ERR_NOMEM, or the open's error). */
+int chum_port_lock_take(chum_port_lock **out, const char *path);
+/** Release and free a lock taken with chum_port_lock_take (NULL-safe). */
+void chum_port_lock_release(chum_port_lock *lock);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,8 +14,11 @@
  * - BLOBs and CLOBs stream through one fixed buffer of CHUM_STREAM_BUFFER_SIZE bytes and are
  *   hashed on the fly; a partly written BLOB is never visible under its hash.
  *
- * Threading: a chum_store is used by one thread at a time, and one process opens a node
- * directory at a time. Hashes are always 64 lowercase hex characters (NUL-terminated).
+ * Threading: a chum_store is used by one thread at a time. Other processes may use the same
+ * node directory through their own handles (CHUM_STORE_SHARED): every write is atomic, and
+ * each head move (read head, store node, move head) holds the store's lock file, so no
+ * version change is lost (docs/store.md "Locking"). Hashes are always 64 lowercase hex
+ * characters (NUL-terminated).
  */
 #ifndef CHUM_STORE_H
 #define CHUM_STORE_H

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #ifndef CHUM_PORT_ESPIDF
+#include <sys/file.h>
+#endif
+#ifndef CHUM_PORT_ESPIDF
 #include <sys/statvfs.h>
 #endif
 #include <unistd.h>
@@ -294,4 +297,54 @@ int chum_port_file_close(chum_file *f) {
   if (f->failed) rc = CHUM_ERR_IO;
   free(f);
   return rc;
+}
+
+/* ---- file locks ------------------------------------------------------------------------------ */
+
+struct chum_port_lock {
+  int fd;
+};
+
+int chum_port_lock_take(chum_port_lock **out, const char *path) {
+  if (!out || !path) return CHUM_ERR_INVAL;
+  *out = NULL;
+  chum_port_lock *l = malloc(sizeof *l);
+  if (!l) return CHUM_ERR_NOMEM;
+#ifdef CHUM_PORT_ESPIDF
+  /* ESP-IDF's VFS has no flock. One process (the firmware) owns the store there, and a
+   * chum_store is used by one task at a time (include/chum/store.h), so there is nobody to
+   * exclude: the handle does nothing. */
+  l->fd = -1;
+#else
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    int rc = errno_to_chum(errno);
+    free(l);
+    return rc;
+  }
+  /* flock, not fcntl: fcntl locks belong to the process (a second open in the same process
+   * would not wait, and closing any descriptor of the file drops them); flock locks belong to
+   * the open file description. */
+  while (flock(fd, LOCK_EX) != 0) {
+    if (errno == EINTR) continue;
+    int rc = errno_to_chum(errno);
+    close(fd);
+    free(l);
+    return rc;
+  }
+  l->fd = fd;
+#endif
+  *out = l;
+  return 0;
+}
+
+void chum_port_lock_release(chum_port_lock *lock) {
+  if (!lock) return;
+#ifndef CHUM_PORT_ESPIDF
+  if (lock->fd >= 0) {
+    flock(lock->fd, LOCK_UN);
+    close(lock->fd);
+  }
+#endif
+  free(lock);
 }

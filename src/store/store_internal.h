@@ -22,6 +22,13 @@ struct chum_store {
 #define STORE_DIR_HEADS "heads"
 #define STORE_DIR_RMAP "rmap"
 #define STORE_DIR_STATE "state"
+/* The lock file of head moves (docs/store.md "Locking"); never read, only locked. */
+#define STORE_FILE_LOCK "lock"
+
+struct chum_port_lock;
+/** Take the store's head lock (store/lock): every head read-modify-write holds it. Not
+ *  re-entrant. Release with chum_port_lock_release. */
+int store_lock(chum_store *st, struct chum_port_lock **out);
 
 /** Directory name of |kind| ("objects", "ids", "blobs", "clobs"). */
 const char *store_kind_dir(chum_store_kind kind);

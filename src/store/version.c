@@ -77,11 +77,21 @@ static int store_node(chum_store *st, int kind, const char *prev, const char *co
   return 0;
 }
 
-int chum_store_version_add_local(chum_store *st, const char *id_hash, const char *data_hash,
-                                 uint64_t now_ms, chum_store_head *out) {
-  if (!st || !store_is_hash(id_hash) || !store_is_hash(data_hash) || now_ms > MAX_SAFE_INTEGER)
-    return CHUM_ERR_INVAL;
-  if (!chum_store_has(st, CHUM_STORE_OBJECT, data_hash)) return CHUM_ERR_NOTFOUND;
+/* ---- the head lock (docs/store.md "Locking") --------------------------------------------
+ * Every head read-modify-write (read the head, store the node made from it, move the head)
+ * runs under an exclusive lock on store/lock, so two processes (the node loop and a
+ * `chum share`) cannot both build on the same head and lose one of the two moves. */
+
+int store_lock(chum_store *st, chum_port_lock **out) {
+  char p[CHUM_STORE_PATH_MAX];
+  int rc = store_path(st, STORE_FILE_LOCK, NULL, p, sizeof p);
+  if (rc == 0) rc = chum_port_lock_take(out, p);
+  if (rc) CHUM_LOGE(STORE_MOD, "cannot take the store lock %s: %s", p, chum_strerror(rc));
+  return rc;
+}
+
+static int add_local_locked(chum_store *st, const char *id_hash, const char *data_hash,
+                            uint64_t now_ms, chum_store_head *out) {
   chum_store_head head, next;
   int rc = chum_store_head_get(st, id_hash, &head);
   if (rc == CHUM_ERR_NOTFOUND) {
@@ -101,13 +111,22 @@ int chum_store_version_add_local(chum_store *st, const char *id_hash, const char
   return rc;
 }
 
-int chum_store_version_merge_remote(chum_store *st, const char *id_hash,
-                                    const char *remote_data_hash, uint64_t remote_creation_time,
-                                    chum_store_head *out) {
-  if (!st || !store_is_hash(id_hash) || !store_is_hash(remote_data_hash) ||
-      remote_creation_time > MAX_SAFE_INTEGER)
+int chum_store_version_add_local(chum_store *st, const char *id_hash, const char *data_hash,
+                                 uint64_t now_ms, chum_store_head *out) {
+  if (!st || !store_is_hash(id_hash) || !store_is_hash(data_hash) || now_ms > MAX_SAFE_INTEGER)
     return CHUM_ERR_INVAL;
-  if (!chum_store_has(st, CHUM_STORE_OBJECT, remote_data_hash)) return CHUM_ERR_NOTFOUND;
+  if (!chum_store_has(st, CHUM_STORE_OBJECT, data_hash)) return CHUM_ERR_NOTFOUND;
+  chum_port_lock *lock = NULL;
+  int rc = store_lock(st, &lock);
+  if (rc) return rc;
+  rc = add_local_locked(st, id_hash, data_hash, now_ms, out);
+  chum_port_lock_release(lock);
+  return rc;
+}
+
+static int merge_remote_locked(chum_store *st, const char *id_hash,
+                               const char *remote_data_hash, uint64_t remote_creation_time,
+                               chum_store_head *out) {
   chum_store_head head, edge, merge;
   int rc = chum_store_head_get(st, id_hash, &head);
   if (rc != 0 && rc != CHUM_ERR_NOTFOUND) return rc;
@@ -140,6 +159,21 @@ int chum_store_version_merge_remote(chum_store *st, const char *id_hash,
   rc = store_node(st, CHUM_VERSION_MERGE, NULL, nodes, 2, winner, depth, ct, &merge);
   if (rc == 0) rc = head_set(st, id_hash, &merge);
   if (rc == 0 && out) *out = merge;
+  return rc;
+}
+
+int chum_store_version_merge_remote(chum_store *st, const char *id_hash,
+                                    const char *remote_data_hash, uint64_t remote_creation_time,
+                                    chum_store_head *out) {
+  if (!st || !store_is_hash(id_hash) || !store_is_hash(remote_data_hash) ||
+      remote_creation_time > MAX_SAFE_INTEGER)
+    return CHUM_ERR_INVAL;
+  if (!chum_store_has(st, CHUM_STORE_OBJECT, remote_data_hash)) return CHUM_ERR_NOTFOUND;
+  chum_port_lock *lock = NULL;
+  int rc = store_lock(st, &lock);
+  if (rc) return rc;
+  rc = merge_remote_locked(st, id_hash, remote_data_hash, remote_creation_time, out);
+  chum_port_lock_release(lock);
   return rc;
 }
 
