@@ -2,55 +2,20 @@
  * `chum peer add FILE`, `chum peer list [--json]`, `chum peer remove PERSON_ID`. */
 #include "conn_app.h"
 #include "pair_app.h"
+#include "peers_app.h"
+#include "store_cli.h"
 
 #include "chum/conn.h"
 #include "chum/crypto.h"
 #include "chum/err.h"
 #include "chum/node.h"
+#include "chum/pair.h"
 #include "chum/port.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define PEERS_FILE "known-peers.json"
-#define PEERS_FILE_MAX (CHUM_MAX_KNOWN_PEERS * 2048 + 64)
-
-/* Load <dir>/known-peers.json into |list| (an absent file is an empty list). */
-int app_peers_load(const char *dir, chum_known_peers *list) {
-  char path[1024];
-  memset(list, 0, sizeof *list);
-  if (chum_node_path(dir, PEERS_FILE, path, sizeof path) < 0) return CHUM_ERR_NOBUF;
-  if (!chum_port_exists(path)) return 0;
-  uint8_t *text = NULL;
-  size_t len = 0;
-  int rc = chum_port_read_file_alloc(path, &text, &len, PEERS_FILE_MAX);
-  if (rc < 0) {
-    cli_error(NULL, "cannot read %s: %s", path, chum_strerror(rc));
-    return rc;
-  }
-  rc = chum_known_peers_parse((const char *)text, len, list);
-  free(text);
-  if (rc < 0)
-    cli_error("fix or remove the file; chum peer add rebuilds it", "%s is damaged: %s", path,
-              chum_strerror(rc));
-  return rc;
-}
-
-int app_peers_save(const char *dir, const chum_known_peers *list) {
-  char path[1024];
-  if (chum_node_path(dir, PEERS_FILE, path, sizeof path) < 0) return CHUM_ERR_NOBUF;
-  char *buf = malloc(PEERS_FILE_MAX);
-  if (!buf) return CHUM_ERR_NOMEM;
-  int n = chum_known_peers_to_json(list, buf, PEERS_FILE_MAX - 1);
-  int rc = n < 0 ? n : 0;
-  if (rc == 0) {
-    buf[n++] = '\n';
-    rc = chum_port_write_atomic(path, buf, (size_t)n, 0600);
-  }
-  free(buf);
-  if (rc < 0) cli_error(NULL, "cannot write %s: %s", path, chum_strerror(rc));
-  return rc;
-}
+#define PEERS_JSON_MAX (CHUM_MAX_KNOWN_PEERS * 2048 + 64)
 
 static int peer_add(cli_ctx *ctx, const char *file, const char *url) {
   chum_node_identity me;
@@ -84,22 +49,7 @@ static int peer_add(cli_ctx *ctx, const char *file, const char *url) {
     cli_error(NULL, "%s is this node's own identity", file);
     return CLI_USAGE;
   }
-  chum_known_peers *list = malloc(sizeof *list);
-  if (!list) return CLI_RUNTIME;
-  rc = app_peers_load(ctx->dir, list);
-  if (rc == 0) {
-    rc = chum_known_peers_add(list, &p);
-    if (rc == CHUM_ERR_EXISTS)
-      cli_error("if the peer really has new keys: chum peer remove PERSON_ID, then add again",
-                "peer %s (%s) is known with other keys or another instance: refused", p.email,
-                p.person_id);
-    else if (rc == CHUM_ERR_NOBUF)
-      cli_error(NULL, "the peer list is full (%d peers)", CHUM_MAX_KNOWN_PEERS);
-    else if (rc == 0)
-      rc = app_peers_save(ctx->dir, list);
-  }
-  free(list);
-  if (rc < 0) return CLI_RUNTIME;
+  if (app_peers_add(ctx->dir, NULL, NULL, &p, NULL) < 0) return CLI_RUNTIME;
   if (ctx->json) {
     char buf[2048];
     if (chum_known_peer_to_json(&p, true, buf, sizeof buf) > 0) printf("%s\n", buf);
@@ -119,8 +69,8 @@ static int peer_list(cli_ctx *ctx) {
     return CLI_RUNTIME;
   }
   if (ctx->json) {
-    char *buf = malloc(PEERS_FILE_MAX);
-    int n = buf ? chum_known_peers_to_json(list, buf, PEERS_FILE_MAX) : CHUM_ERR_NOMEM;
+    char *buf = malloc(PEERS_JSON_MAX);
+    int n = buf ? chum_known_peers_to_json(list, buf, PEERS_JSON_MAX) : CHUM_ERR_NOMEM;
     if (n > 0) printf("%s\n", buf);
     free(buf);
   } else if (list->count == 0) {
@@ -137,30 +87,11 @@ static int peer_list(cli_ctx *ctx) {
   return CLI_OK;
 }
 
-static int peer_remove(cli_ctx *ctx, const char *person_id) {
-  if (!chum_is_hash_hex(person_id, strlen(person_id))) {
-    cli_error("see chum peer list", "'%s' is not a person ID (64 lowercase hex)", person_id);
-    return CLI_USAGE;
-  }
-  chum_known_peers *list = malloc(sizeof *list);
-  if (!list) return CLI_RUNTIME;
-  int rc = app_peers_load(ctx->dir, list);
-  if (rc == 0) {
-    rc = chum_known_peers_remove(list, person_id);
-    if (rc == CHUM_ERR_NOTFOUND)
-      cli_error("see chum peer list", "no known peer has person ID %s", person_id);
-    else if (rc == 0)
-      rc = app_peers_save(ctx->dir, list);
-  }
-  free(list);
-  if (rc < 0) return CLI_RUNTIME;
-  if (ctx->verbosity >= 0 && !ctx->json) printf("removed peer %s\n", person_id);
-  return CLI_OK;
-}
+typedef enum peer_op { OP_REMOVE, OP_TRUST, OP_UNTRUST } peer_op;
 
-/* chum peer trust|untrust PERSON_ID: the trusted flag (untrusted peers stay known, with their
- * keys pinned, but are not connected to or announced automatically). */
-static int peer_trust(cli_ctx *ctx, const char *person_id, bool trusted) {
+/* chum peer remove|trust|untrust PERSON_ID. Untrusted peers stay known, with their keys
+ * pinned, but are not connected to or announced automatically. */
+static int peer_edit(cli_ctx *ctx, const char *person_id, peer_op op) {
   if (!chum_is_hash_hex(person_id, strlen(person_id))) {
     cli_error("see chum peer list", "'%s' is not a person ID (64 lowercase hex)", person_id);
     return CLI_USAGE;
@@ -169,7 +100,8 @@ static int peer_trust(cli_ctx *ctx, const char *person_id, bool trusted) {
   if (!list) return CLI_RUNTIME;
   int rc = app_peers_load(ctx->dir, list);
   if (rc == 0) {
-    rc = chum_known_peers_set_trusted(list, person_id, trusted);
+    rc = op == OP_REMOVE ? chum_known_peers_remove(list, person_id)
+                         : chum_known_peers_set_trusted(list, person_id, op == OP_TRUST);
     if (rc == CHUM_ERR_NOTFOUND)
       cli_error("see chum peer list", "no known peer has person ID %s", person_id);
     else if (rc == 0)
@@ -178,9 +110,68 @@ static int peer_trust(cli_ctx *ctx, const char *person_id, bool trusted) {
   free(list);
   if (rc < 0) return CLI_RUNTIME;
   if (ctx->verbosity >= 0 && !ctx->json)
-    printf("peer %s is %s\n", person_id,
-           trusted ? "trusted" : "untrusted (known, but not connected to automatically)");
+    printf("%s %s%s\n", op == OP_REMOVE ? "removed peer" : "peer", person_id,
+           op == OP_REMOVE  ? ""
+           : op == OP_TRUST ? " is trusted"
+                            : " is untrusted (known, but not connected to automatically)");
   return CLI_OK;
+}
+
+/* chum peer show PERSON_ID|EMAIL: the record and its ONE objects in the store (spec/pairing.md
+ * §3), each with its hash and whether the store has it. */
+static int peer_show(cli_ctx *ctx, const char *who) {
+  char pid[65];
+  if (cli_person_arg(who, pid) != CLI_OK) return CLI_USAGE;
+  chum_known_peers *list = malloc(sizeof *list);
+  chum_pair_objects *o = malloc(sizeof *o);
+  int result = CLI_RUNTIME;
+  chum_store *st = NULL;
+  if (!list || !o || app_peers_load(ctx->dir, list) < 0) goto out;
+  const chum_known_peer *p = chum_known_peers_find(list, pid);
+  if (!p) {
+    cli_error("see chum peer list", "no known peer has person ID %s", pid);
+    goto out;
+  }
+  if (chum_pair_peer_objects(p, o) < 0) {
+    cli_error("remove the peer and pair again", "the record of %s is inconsistent", p->email);
+    goto out;
+  }
+  if (cli_open_store(ctx, &st) != CLI_OK) goto out;
+  const struct {
+    const char *name, *hash;
+    chum_store_kind kind;
+  } obj[4] = {{"Person ID object", p->person_id, CHUM_STORE_ID},
+              {"Instance ID object", p->instance_id, CHUM_STORE_ID},
+              {"person Keys", o->person_keys_hash, CHUM_STORE_OBJECT},
+              {"instance Keys", o->instance_keys_hash, CHUM_STORE_OBJECT}};
+  bool have[4];
+  for (int i = 0; i < 4; i++) have[i] = chum_store_has(st, obj[i].kind, obj[i].hash) == 1;
+  char buf[2048];
+  if (chum_known_peer_to_json(p, !ctx->json, buf, sizeof buf) < 0) goto out;
+  if (ctx->json) {
+    static const char *const key[4] = {"personIdObject", "instanceIdObject", "personKeys",
+                                       "instanceKeys"};
+    printf("{\"peer\":%s,\"objects\":{", buf);
+    for (int i = 0; i < 4; i++)
+      printf("%s\"%s\":{\"hash\":\"%s\",\"stored\":%s}", i ? "," : "", key[i], obj[i].hash,
+             have[i] ? "true" : "false");
+    printf("}}\n");
+  } else {
+    printf("%s\nONE objects (chum cat HASH):\n", buf);
+    for (int i = 0; i < 4; i++)
+      printf("  %-18s %s  %s\n", obj[i].name, obj[i].hash, have[i] ? "stored" : "MISSING");
+  }
+  result = CLI_OK;
+  for (int i = 0; i < 4; i++)
+    if (!have[i]) result = CLI_RUNTIME; /* `chum peer add` with its identity stores them */
+  if (result != CLI_OK)
+    cli_error("chum peer add FILE with the peer's identity stores them",
+              "some ONE objects of %s are not in the store", p->email);
+out:
+  chum_store_close(st);
+  free(o);
+  free(list);
+  return result;
 }
 
 int cmd_peer(cli_ctx *ctx, int argc, char **argv) {
@@ -208,9 +199,10 @@ int cmd_peer(cli_ctx *ctx, int argc, char **argv) {
   const char *sub = args.v[0];
   if (strcmp(sub, "add") == 0 && args.n == 2) return peer_add(ctx, args.v[1], url);
   if (strcmp(sub, "list") == 0 && args.n == 1) return peer_list(ctx);
-  if (strcmp(sub, "remove") == 0 && args.n == 2) return peer_remove(ctx, args.v[1]);
-  if (strcmp(sub, "trust") == 0 && args.n == 2) return peer_trust(ctx, args.v[1], true);
-  if (strcmp(sub, "untrust") == 0 && args.n == 2) return peer_trust(ctx, args.v[1], false);
+  if (strcmp(sub, "show") == 0 && args.n == 2) return peer_show(ctx, args.v[1]);
+  if (strcmp(sub, "remove") == 0 && args.n == 2) return peer_edit(ctx, args.v[1], OP_REMOVE);
+  if (strcmp(sub, "trust") == 0 && args.n == 2) return peer_edit(ctx, args.v[1], OP_TRUST);
+  if (strcmp(sub, "untrust") == 0 && args.n == 2) return peer_edit(ctx, args.v[1], OP_UNTRUST);
   cli_error("try 'chum peer --help'", "unknown peer command or wrong arguments: %s", sub);
   return CLI_USAGE;
 }

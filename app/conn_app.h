@@ -26,6 +26,7 @@
 #define CHUM_APP_CONN_APP_H
 
 #include "cli.h"
+#include "peers_app.h"
 
 #include "chum/conn.h"
 #include "chum/port.h"
@@ -34,8 +35,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Load <dir>/known-peers.json (absent: empty list). Prints why on failure. */
-int app_peers_load(const char *dir, chum_known_peers *list);
+/* known-peers.json: app_peers_load, app_peers_save, app_peers_add (app/peers_app.h) */
 
 /* Split "ws://host:port/path" (or "host:port" when |bare_ok|). 0 or CHUM_ERR_INVAL. */
 int app_parse_url(const char *url, bool bare_ok, char *host, size_t host_cap, uint16_t *port,
@@ -150,6 +150,10 @@ uint16_t app_node_listen_port(const app_node *n);
 
 /* The node directory. */
 const char *app_node_dir(const app_node *n);
+
+/* The node's open store and its recipes (NULL when the loop runs without a store). */
+chum_store *app_node_store(app_node *n);
+const chum_recipes *app_node_recipes(const app_node *n);
 
 /* Write a WebSocket's pending output to its socket |fd| until it is empty or the socket would
  * block (0), or a send fails (the negative chum_err; the caller ends the connection). */

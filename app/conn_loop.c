@@ -968,6 +968,8 @@ const chum_conn_identity *app_node_identity(const app_node *lp) { return &lp->me
 uint16_t app_node_listen_port(const app_node *n) { return n && n->listen_fd >= 0 ? n->listen_port : 0; }
 
 const char *app_node_dir(const app_node *lp) { return lp->ctx->dir; }
+chum_store *app_node_store(app_node *lp) { return lp->store; }
+const chum_recipes *app_node_recipes(const app_node *lp) { return lp->recipes; }
 
 /* ---- status ------------------------------------------------------------------------------ */
 

@@ -4,6 +4,7 @@
 #include "pair_app.h"
 
 #include "conn_app.h"
+#include "peers_app.h"
 
 #include "chum/crypto.h"
 #include "chum/err.h"
@@ -116,28 +117,8 @@ int app_pair_on_paired(const chum_known_peer *peer, const char *token, const cha
     *reason = "Error: You cannot pair with yourself";
     return CHUM_ERR_INVAL;
   }
-  chum_known_peers *list = malloc(sizeof *list);
-  if (!list) return CHUM_ERR_NOMEM;
-  int rc = app_peers_load(s->dir, list);
-  if (rc == 0) {
-    rc = chum_known_peers_add(list, peer);
-    if (rc == CHUM_ERR_EXISTS) {
-      /* keys never change silently (spec/connection.md §8) */
-      cli_error("if the peer really has new keys: chum peer remove PERSON_ID, then pair again",
-                "%s (%s) is known with other keys or another instance: refused", peer->email,
-                peer->person_id);
-      *reason = "Error: Key does not match your previous visit";
-    } else if (rc == CHUM_ERR_NOBUF) {
-      cli_error(NULL, "the peer list is full (%d peers)", CHUM_MAX_KNOWN_PEERS);
-      *reason = "Error: The peer list is full";
-    } else if (rc == 0) {
-      rc = app_peers_save(s->dir, list);
-      if (rc < 0) *reason = "Error: The peer could not be stored";
-    } else {
-      *reason = "Error: The peer could not be stored";
-    }
-  }
-  free(list);
+  /* known-peers.json and the peer's ONE objects (spec/pairing.md §3) */
+  int rc = app_peers_add(s->dir, s->st, s->recipes, peer, reason);
   if (rc < 0) return rc;
   if (token && *token) { /* inviter: single use (spec/pairing.md §2 step 8) */
     chum_pair_tokens *st = malloc(sizeof *st);

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "conn_app.h"
+#include "peers_app.h"
 
 #include "chum/conn.h"
 #include "chum/pair.h"
@@ -21,9 +22,6 @@ int app_pair_tokens_load(const char *dir, chum_pair_tokens *st);
 /* Write it (mode 0600, atomically). */
 int app_pair_tokens_save(const char *dir, const chum_pair_tokens *st);
 
-/* Write <dir>/known-peers.json (app/cmd_peer.c). */
-int app_peers_save(const char *dir, const chum_known_peers *list);
-
 /* Parse "90", "90s", "500ms", "15m", "2h", "1d" into ms (plain numbers are seconds).
  * 0 or CHUM_ERR_INVAL. */
 int app_parse_duration_ms(const char *s, uint64_t *ms);
@@ -34,6 +32,8 @@ void app_pair_public(const chum_node_identity *id, const char *url, chum_known_p
 /* The callbacks' context: the node directory and its person. */
 typedef struct app_pair_store {
   const char *dir;
+  chum_store *st;            /* the node's open store, or NULL: open the store of dir shared */
+  const chum_recipes *recipes; /* its recipes, or NULL: the built-in ones */
   char person_id[65];
   bool quiet;
   int paired;              /* pairings stored */
@@ -44,7 +44,8 @@ typedef struct app_pair_store {
  * add tokens while the node runs). |user| is an app_pair_store. */
 int app_pair_check_token(const char *token, const char **reason, void *user);
 /* chum_pair_paired_fn: add the peer to known-peers.json (refused if a known person's keys
- * changed) and, for a token, consume it in invitations.json. |user| is an app_pair_store. */
+ * changed) with its ONE objects in the store (app_peers_add) and, for a token, consume it in
+ * invitations.json. |user| is an app_pair_store. */
 int app_pair_on_paired(const chum_known_peer *peer, const char *token, const char **reason,
                        void *user);
 

@@ -41,15 +41,7 @@ static void slot_free(pair_slot *sl) {
 
 static int on_peer(app_sess *s, const chum_conn_peer *peer, const char **reason, void *user) {
   pair_rt *rt = user;
-  chum_known_peers *peers = malloc(sizeof *peers);
-  if (!peers || app_peers_load(rt->store.dir, peers) < 0) {
-    free(peers);
-    *reason = "Error: The known peers cannot be read";
-    return 1;
-  }
-  int rc = chum_known_peers_check_pairing(peers, peer, reason);
-  free(peers);
-  if (rc < 0) return 1;
+  if (app_peers_check_pairing(rt->store.dir, peer, reason) < 0) return 1;
   pair_slot *sl = NULL;
   for (int i = 0; i < PAIR_SLOTS && !sl; i++)
     if (!rt->slot[i].p) sl = &rt->slot[i];
@@ -130,6 +122,8 @@ int app_pair_setup(app_node *n, void *user) {
   rt->n = n;
   const chum_conn_identity *me = app_node_identity(n);
   rt->store.dir = app_node_dir(n);
+  rt->store.st = app_node_store(n); /* the peer's ONE objects go into the node's own store */
+  rt->store.recipes = app_node_recipes(n);
   memcpy(rt->store.person_id, me->person_id, 65);
   snprintf(rt->pub.email, sizeof rt->pub.email, "%s", me->email);
   snprintf(rt->pub.instance_name, sizeof rt->pub.instance_name, "%s", me->instance_name);

@@ -205,6 +205,37 @@ int chum_pair_identity_message(const chum_known_peer *id, char *out, size_t cap)
  *  0 or CHUM_ERR_AUTH. */
 int chum_pair_identity_check(const chum_known_peer *id, const chum_conn_peer *proven);
 
+/* ---- the peer's ONE objects (spec/pairing.md §3) ------------------------------------------ */
+
+/* Room for an ID object's microdata: the longest e-mail or instance name with every character
+ * HTML-escaped (6 bytes each), plus the markup. */
+#define CHUM_PAIR_ID_OBJECT_MAX (CHUM_NODE_EMAIL_MAX * 6 + 256)
+/* Room for a Keys object's microdata (fixed length: 351 bytes). */
+#define CHUM_PAIR_KEYS_OBJECT_MAX 512
+
+/* The four ONE objects a node stores for a paired peer, as one.core makes them: the Person and
+ * Instance ID objects (their hashes are the person and instance IDs) and the two Keys objects
+ * (owner = person ID resp. instance ID). */
+typedef struct chum_pair_objects {
+  char person_id_obj[CHUM_PAIR_ID_OBJECT_MAX];   /* <div data-id-object="true" … Person> */
+  size_t person_id_obj_len;
+  char instance_id_obj[CHUM_PAIR_ID_OBJECT_MAX]; /* <div data-id-object="true" … Instance> */
+  size_t instance_id_obj_len;
+  char person_keys[CHUM_PAIR_KEYS_OBJECT_MAX];   /* Keys{owner: person ID} */
+  size_t person_keys_len;
+  char instance_keys[CHUM_PAIR_KEYS_OBJECT_MAX]; /* Keys{owner: instance ID} */
+  size_t instance_keys_len;
+  char person_keys_hash[65], instance_keys_hash[65];
+} chum_pair_objects;
+
+/** Build the ONE objects of |peer| (spec/pairing.md §3) and check them against its record: the
+ *  SHA-256 of the Person ID object must be peer->person_id and that of the Instance ID object
+ *  (owner = that person) peer->instance_id, the IDs the pairing handshake proved. Fills |out|
+ *  (microdata, byte for byte as one.core writes it, and the Keys hashes). 0, CHUM_ERR_INTEGRITY
+ *  (an ID does not match), CHUM_ERR_INVAL (bad names), CHUM_ERR_NOBUF. Pure: no store access;
+ *  the caller stores the objects (chum_store_put_object: ID objects with is_id 1). */
+int chum_pair_peer_objects(const chum_known_peer *peer, chum_pair_objects *out);
+
 #ifdef __cplusplus
 }
 #endif

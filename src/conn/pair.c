@@ -343,6 +343,41 @@ int chum_pair_identity_check(const chum_known_peer *id, const chum_conn_peer *pr
   return ok ? 0 : CHUM_ERR_AUTH;
 }
 
+/* ---- the peer's ONE objects (spec/pairing.md §3) ------------------------------------------ */
+
+int chum_pair_peer_objects(const chum_known_peer *peer, chum_pair_objects *o) {
+  if (!peer || !o) return CHUM_ERR_INVAL;
+  memset(o, 0, sizeof *o);
+  if (!chum_is_hash_hex(peer->person_id, strlen(peer->person_id)) ||
+      !chum_is_hash_hex(peer->instance_id, strlen(peer->instance_id)))
+    return CHUM_ERR_INVAL;
+  int n = chum_node_person_id_microdata(peer->email, o->person_id_obj, sizeof o->person_id_obj);
+  if (n < 0) return n;
+  o->person_id_obj_len = (size_t)n;
+  n = chum_node_instance_id_microdata(peer->instance_name, peer->person_id, o->instance_id_obj,
+                                      sizeof o->instance_id_obj);
+  if (n < 0) return n;
+  o->instance_id_obj_len = (size_t)n;
+  /* the hashes must be the IDs the handshake proved (the record holds those: pairing.md §2
+   * consistency checks) */
+  char h[65];
+  chum_sha256_hex(o->person_id_obj, o->person_id_obj_len, h);
+  if (strcmp(h, peer->person_id) != 0) return CHUM_ERR_INTEGRITY;
+  chum_sha256_hex(o->instance_id_obj, o->instance_id_obj_len, h);
+  if (strcmp(h, peer->instance_id) != 0) return CHUM_ERR_INTEGRITY;
+  n = chum_node_keys_microdata(peer->person_id, peer->person_pk, peer->person_sign_pk,
+                               o->person_keys, sizeof o->person_keys);
+  if (n < 0) return n;
+  o->person_keys_len = (size_t)n;
+  n = chum_node_keys_microdata(peer->instance_id, peer->instance_pk, peer->instance_sign_pk,
+                               o->instance_keys, sizeof o->instance_keys);
+  if (n < 0) return n;
+  o->instance_keys_len = (size_t)n;
+  chum_sha256_hex(o->person_keys, o->person_keys_len, o->person_keys_hash);
+  chum_sha256_hex(o->instance_keys, o->instance_keys_len, o->instance_keys_hash);
+  return 0;
+}
+
 /* ---- the protocol ------------------------------------------------------------------------- */
 
 struct chum_pair {

@@ -24,6 +24,7 @@ field() { grep -o "\"$1\":\"[^\"]*\"" "$2" | head -1 | cut -d'"' -f4; } # first 
 for who in a b c; do
   c --dir "$T/$who" init --email "$who@pair.test" > /dev/null || { echo "init $who failed"; exit 1; }
   c --dir "$T/$who" id --json > "$T/$who.id" || exit 1
+  tr -d ' \n' < "$T/$who.id" > "$T/$who.id.c" # compact, for field
 done
 pid_of() { sed -n 's/^ *"personId": *"\([^"]*\)".*/\1/p' "$T/$1.id"; }
 A=$(pid_of a) B=$(pid_of b) C=$(pid_of c)
@@ -72,6 +73,34 @@ grep -q "\"url\":.*\"$URL1\"" "$T/b.peers" && ok "b stored a's URL $URL1" || bad
 grep -q "\"instanceKeyPublic\":.*\"$PK\"" "$T/b.peers" && ok "b stored a's instance key" || bad "instance key"
 grep -q "$H" "$T/a/invitations.json" && bad "the used token is still open" || ok "the used token is gone"
 
+# spec/pairing.md §3: both sides store the peer's Person and Instance ID objects and both Keys
+# objects; their hashes are the peer's IDs and the Keys hashes its own node computed
+objects_ok() { # $1 = node, $2 = peer name, $3 = the peer's person ID
+  local show="$T/$1.show.$2" h n=0
+  if ! c --dir "$T/$1" peer show "$3" --json > "$show" 2>&1; then
+    bad "$1: peer show $2 failed: $(cat "$show")"; return
+  fi
+  [ "$(grep -o '"stored":true' "$show" | wc -l)" -eq 4 ] || { bad "$1 lacks objects of $2: $(cat "$show")"; return; }
+  for k in personIdObject instanceIdObject personKeys instanceKeys; do
+    h=$(grep -o "\"$k\":{\"hash\":\"[0-9a-f]*\"" "$show" | cut -d'"' -f6)
+    # chum cat writes the stored bytes: their SHA-256 is the name
+    [ "$(c --dir "$T/$1" cat "$h" | sha256sum | cut -d' ' -f1)" = "$h" ] && n=$((n + 1))
+  done
+  [ "$n" -eq 4 ] || { bad "$1: chum cat of $2's objects does not hash to their names"; return; }
+  [ "$(grep -o '"personIdObject":{"hash":"[0-9a-f]*"' "$show" | cut -d'"' -f6)" = "$3" ] &&
+    [ "$(grep -o '"personKeys":{"hash":"[0-9a-f]*"' "$show" | cut -d'"' -f6)" = "$(field personKeysHash "$T/$2.id.c")" ] &&
+    [ "$(grep -o '"instanceKeys":{"hash":"[0-9a-f]*"' "$show" | cut -d'"' -f6)" = "$(field instanceKeysHash "$T/$2.id.c")" ] &&
+    [ "$(grep -o '"instanceIdObject":{"hash":"[0-9a-f]*"' "$show" | cut -d'"' -f6)" = "$(field instanceId "$T/$2.id.c")" ] \
+    && ok "$1 stored $2's Person/Instance ID objects and Keys objects (hashes = $2's own IDs and Keys hashes)" \
+    || bad "$1: $2's object hashes differ from $2's own: $(cat "$show")"
+}
+objects_ok a b "$B"
+objects_ok b a "$A"
+[ "$(c --dir "$T/a" cat "$B")" = '<div data-id-object="true" itemscope itemtype="//refin.io/Person"><span itemprop="email">b@pair.test</span></div>' ] \
+  && ok "chum cat shows b's Person ID object as one.core writes it" || bad "Person ID object: $(c --dir "$T/a" cat "$B")"
+c --dir "$T/a" ls --type Keys | grep -q "$(field personKeysHash "$T/b.id.c")" && ok "chum ls --type Keys lists b's person Keys" \
+  || bad "chum ls does not list b's Keys"
+
 # ---- 2. refusals ---------------------------------------------------------------------------
 start_inviter inv2 --ttl 60s
 URL2=$(field url "$T/inv2.json")
@@ -105,6 +134,9 @@ if c --dir "$T/c" pair "$T/inv4.json" > "$T/c2.log" 2>&1; then
   bad "c with new keys paired again"
 elif grep -q "Key does not match your previous visit" "$T/c2.log"; then
   ok "a known person with new keys is refused: Key does not match your previous visit"
+  c --dir "$T/c" id --json | tr -d ' \n' > "$T/c2.id.c"
+  c --dir "$T/a" ls --type Keys | grep -q "$(field personKeysHash "$T/c2.id.c")" \
+    && bad "the refused new Keys of c were stored" || ok "the refused new Keys of c are not stored"
 else
   bad "new keys refused with another message:"; cat "$T/c2.log"
 fi
@@ -123,6 +155,7 @@ c --dir "$T/a" peer untrust 0000000000000000000000000000000000000000000000000000
 # ---- 5. a running node answers invitations; chum then runs with the new peer ----------------
 c --dir "$T/d" init --email d@pair.test > /dev/null || bad "init d"
 D=$(c --dir "$T/d" id --json | sed -n 's/^ *"personId": *"\([^"]*\)".*/\1/p')
+c --dir "$T/d" id --json | tr -d ' \n' > "$T/d.id.c"
 timeout -k 2 60 "$CHUM" --dir "$T/a" run --listen 127.0.0.1:0 --no-dial --log "$T/arun.log" \
   > "$T/arun.out" 2>&1 &
 RPID=$!
@@ -141,6 +174,8 @@ else
   bad "d pair with chum run:"; cat "$T/d1.log" "$T/arun.log"
 fi
 grep -q "\"personId\":.*\"$D\"" <(c --dir "$T/a" peer list --json) && ok "the running node stored d" || bad "a does not know d"
+objects_ok a d "$D" # through the running node's own store
+objects_ok d a "$A"
 if c --dir "$T/d" sync "$A" > "$T/dsync.log" 2>&1; then
   ok "chum sync between d and the node it just paired with (exit 0)"
 else

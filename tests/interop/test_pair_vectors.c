@@ -6,7 +6,9 @@
 #include "chum/conn.h"
 #include "chum/crypto.h"
 #include "chum/err.h"
+#include "chum/object.h"
 #include "chum/pair.h"
+#include "chum/store.h"
 #include "check.h"
 #include "conn_vectors.h"
 
@@ -174,6 +176,76 @@ static uint8_t *unhex(const char *hex, size_t *len) {
   return b;
 }
 
+/* spec/pairing.md §3: the ONE objects we store for a paired peer are those one.core made for
+ * that identity: identities.json records its Person and Instance ID microdata (their SHA-256
+ * are the IDs) and both Keys objects with their hashes. Then they go through a real store and
+ * come back byte for byte. */
+static void check_peer_objects(const chum_known_peer *got, const char *who) {
+  size_t n = 0;
+  char *text = chum_test_read_vector("connection/identities.json", &n);
+  REQUIRE(text);
+  cJSON *all = cJSON_Parse(text);
+  free(text);
+  const cJSON *ids = cJSON_GetObjectItemCaseSensitive(all, "identities");
+  const cJSON *rec = cJSON_GetObjectItemCaseSensitive(ids ? ids : all, who);
+  REQUIRE(rec);
+  chum_pair_objects o;
+  REQUIRE(chum_pair_peer_objects(got, &o) == 0);
+  const char *want_pid = jstr(rec, "personIdMicrodata"), *want_iid = jstr(rec, "instanceIdMicrodata");
+  const char *want_pk = jstr(rec, "personKeysMicrodata"), *want_ik = jstr(rec, "instanceKeysMicrodata");
+  REQUIRE(want_pid && want_iid && want_pk && want_ik);
+  CHECK_EQ(o.person_id_obj_len, strlen(want_pid));
+  CHECK_STR(o.person_id_obj, want_pid);
+  CHECK_STR(o.instance_id_obj, want_iid);
+  CHECK_STR(o.person_keys, want_pk);
+  CHECK_STR(o.instance_keys, want_ik);
+  CHECK_STR(o.person_keys_hash, jstr(rec, "personKeysHash"));
+  CHECK_STR(o.instance_keys_hash, jstr(rec, "instanceKeysHash"));
+  CHECK_STR(got->person_id, jstr(rec, "personId"));
+  CHECK_STR(got->instance_id, jstr(rec, "instanceId"));
+
+  /* into a store as the node does (ID objects with is_id 1, each under its expected hash) */
+  chum_store *st = NULL;
+  chum_recipes *r = NULL;
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s", chum_test_tmpdir("pair-objects"));
+  REQUIRE(chum_store_open(&st, dir) == 0);
+  REQUIRE(chum_recipes_new(&r, CHUM_RECIPES_CORE_ONLY) == 0);
+  const struct {
+    int is_id;
+    const char *md, *hash, *type;
+  } obj[4] = {{1, o.person_id_obj, got->person_id, "Person"},
+              {1, o.instance_id_obj, got->instance_id, "Instance"},
+              {0, o.person_keys, o.person_keys_hash, "Keys"},
+              {0, o.instance_keys, o.instance_keys_hash, "Keys"}};
+  for (int i = 0; i < 4; i++) {
+    char h[65];
+    CHECK_EQ(chum_store_put_object(st, r, obj[i].is_id, obj[i].md, strlen(obj[i].md), obj[i].hash,
+                                   h, NULL),
+             0);
+    CHECK_STR(h, obj[i].hash);
+    chum_store_kind kind = obj[i].is_id ? CHUM_STORE_ID : CHUM_STORE_OBJECT;
+    char back[1024], type[64];
+    size_t bl = 0;
+    CHECK_EQ(chum_store_get(st, kind, obj[i].hash, back, sizeof back, &bl, 1), 0);
+    CHECK_EQ(bl, strlen(obj[i].md));
+    CHECK_MEM(back, obj[i].md, bl);
+    CHECK_EQ(chum_store_type(st, kind, obj[i].hash, type, sizeof type), 0);
+    CHECK_STR(type, obj[i].type);
+  }
+  /* a record whose IDs are not those of its names is refused */
+  chum_known_peer bad = *got;
+  bad.email[0] = 'X';
+  CHECK_EQ(chum_pair_peer_objects(&bad, &o), CHUM_ERR_INTEGRITY);
+  bad = *got;
+  bad.instance_name[0] = 'X';
+  CHECK_EQ(chum_pair_peer_objects(&bad, &o), CHUM_ERR_INTEGRITY);
+  chum_recipes_free(r);
+  chum_store_close(st);
+  chum_test_rmtree(dir);
+  cJSON_Delete(all);
+}
+
 static void replay(const char *who, size_t *frames_out) {
   bool inviter = strcmp(who, "alice") == 0;
   const char *other = inviter ? "bob" : "alice";
@@ -307,6 +379,8 @@ static void replay(const char *who, size_t *frames_out) {
   public_of(&them, inviter ? NULL : inv.url, &want);
   CHECK_MEM(&r.got, &want, sizeof want);
   CHECK(chum_pair_peer(r.p) != NULL);
+  /* the peer's ONE objects, from what this recorded session delivered */
+  check_peer_objects(&r.got, other);
   chum_pair_free(r.p);
   chum_conn_free(r.c);
   printf("  replay pairing/%s#1: %zu sent frames equal, %zu received\n", who, matched, fed);
