@@ -204,6 +204,12 @@
 #ifndef CHUM_POLL_INTERVAL_MS
 #define CHUM_POLL_INTERVAL_MS 5000
 #endif
+/* D: Access, IdAccess and Group objects an exporter keeps parsed (by hash: they never change)
+ *    for the accessible-roots computation, about 110 bytes each; when full the cache is emptied
+ *    and refilled. 0 turns it off (every pass reads and parses them). docs/sync.md. */
+#ifndef CHUM_SYNC_POLICY_CACHE_MAX
+#define CHUM_SYNC_POLICY_CACHE_MAX 8192
+#endif
 /* F: protocol-version retries while the peer answers UNKNOWN-SERVICE. */
 #ifndef CHUM_VERSION_RETRIES
 #define CHUM_VERSION_RETRIES 15
@@ -289,6 +295,21 @@
 /* D: most version nodes walked for one ID hash (chum_store_version_nodes). */
 #ifndef CHUM_STORE_MAX_VERSION_NODES
 #define CHUM_STORE_MAX_VERSION_NODES 10000
+#endif
+/* D: head moves the head journal (store/heads.journal) remembers; a head index further behind
+ *    re-reads every head once (docs/store.md "The head index"). 8..1024. */
+#ifndef CHUM_STORE_HEAD_JOURNAL
+#define CHUM_STORE_HEAD_JOURNAL 64
+#endif
+/* D: most heads a store handle's head index holds (about 70 bytes each, plus the hash table's
+ *    slack); with more heads it is dropped and the access computation reads every head file at
+ *    each pass, as without an index. 0 turns the index off. */
+#ifndef CHUM_STORE_HEAD_INDEX_MAX
+#define CHUM_STORE_HEAD_INDEX_MAX 16384
+#endif
+/* D: distinct data types the head index names (the rest are read from disk when asked). */
+#ifndef CHUM_STORE_HEAD_INDEX_TYPES
+#define CHUM_STORE_HEAD_INDEX_TYPES 32
 #endif
 
 /* ---- discovery (src/disc) -------------------------------------------------------------- */

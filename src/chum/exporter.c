@@ -34,6 +34,13 @@ struct chum_exporter {
   int rc;                /* first hard error inside a for_each_head walk */
   sync_hlist sent[4];    /* per chum_sync_kind: what went out (the Chum log's AtoB lists) */
   sync_errlog errors;    /* error answers (the Chum log's errors) */
+  /* policy cache (below): parsed Access/IdAccess/Group objects by hash */
+  struct policy *pol;    /* dense entries */
+  size_t npol, pol_cap;
+  uint32_t *pidx;        /* open addressing over pol: 0 empty, else index + 1 */
+  size_t pidx_cap;       /* power of two, ≥ 2 × npol */
+  char (*ptypes)[64];    /* target type names the entries point at */
+  size_t nptypes;
 };
 
 struct chum_exporter_stream {
@@ -81,6 +88,9 @@ void chum_exporter_free(chum_exporter *e) {
   free(e->md);
   free(e->md2);
   free(e->groups);
+  free(e->pol);
+  free(e->pidx);
+  free(e->ptypes);
   free(e);
 }
 
@@ -178,60 +188,193 @@ static int first_ref_cb(void *arg, chum_sync_kind kind, const uint8_t hash[32]) 
   return 1;
 }
 
+/* ---- the policy cache ----------------------------------------------------------------------
+ * Every pass reads the latest Access, IdAccess and Group objects (the store's head index
+ * lists them without reading a file). Those objects never change (a new version is a new
+ * hash), nor does what their target is here once it is stored, so the exporter keeps what a
+ * pass needs from each, by hash: does it list the remote person, does it list any group (pass
+ * 1 then reads it again), its target, the target's type and ID hash. A target not stored (yet)
+ * is looked up again at every pass. A revocation is a new version: a new hash, a cache miss.
+ * At most CHUM_SYNC_POLICY_CACHE_MAX entries; when full the cache is emptied and refilled. */
+
+enum { POL_ACCESS = 0, POL_IDACCESS = 1, POL_GROUP = 2 };
+#define POL_NO_TYPE 0xffffu
+
+typedef struct policy {
+  uint8_t data[32];   /* the policy object's hash (the key) */
+  uint8_t person;     /* lists the remote person ("person") */
+  uint8_t groups;     /* lists at least one group ("group") */
+  uint8_t has_target; /* Access: an "object" reference; IdAccess: an "id" reference */
+  uint8_t target_ok;  /* target stored and read: type (and idh) valid */
+  uint8_t versioned;  /* Access: the target has an ID hash (idh) */
+  uint16_t type;      /* target type: index into ptypes */
+  uint8_t target[32];
+  uint8_t idh[32];
+} policy;
+
+static size_t pol_slot(const uint8_t h[32], size_t cap) {
+  uint32_t v = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+  return (size_t)v & (cap - 1);
+}
+
+static policy *pol_find(chum_exporter *e, const uint8_t h[32]) {
+  if (!e->pidx_cap) return NULL;
+  for (size_t i = pol_slot(h, e->pidx_cap); e->pidx[i]; i = (i + 1) & (e->pidx_cap - 1))
+    if (memcmp(e->pol[e->pidx[i] - 1].data, h, 32) == 0) return &e->pol[e->pidx[i] - 1];
+  return NULL;
+}
+
+/* A new zeroed entry for |h| (not there yet), or NULL (cache off or out of memory). */
+static policy *pol_add(chum_exporter *e, const uint8_t h[32]) {
+  if (CHUM_SYNC_POLICY_CACHE_MAX == 0) return NULL;
+  if (e->npol >= CHUM_SYNC_POLICY_CACHE_MAX) { /* full: start again */
+    e->npol = 0;
+    if (e->pidx) memset(e->pidx, 0, e->pidx_cap * sizeof(*e->pidx));
+  }
+  if (e->npol == e->pol_cap) {
+    size_t nc = e->pol_cap ? e->pol_cap * 2 : 64;
+    if (nc > CHUM_SYNC_POLICY_CACHE_MAX) nc = CHUM_SYNC_POLICY_CACHE_MAX;
+    void *p = realloc(e->pol, nc * sizeof(*e->pol));
+    if (!p) return NULL;
+    e->pol = p;
+    e->pol_cap = nc;
+  }
+  if ((e->npol + 1) * 2 > e->pidx_cap) {
+    size_t nc = e->pidx_cap ? e->pidx_cap * 2 : 128;
+    uint32_t *ni = calloc(nc, sizeof(*ni));
+    if (!ni) return NULL;
+    for (size_t k = 0; k < e->npol; k++) {
+      size_t i = pol_slot(e->pol[k].data, nc);
+      while (ni[i]) i = (i + 1) & (nc - 1);
+      ni[i] = (uint32_t)(k + 1);
+    }
+    free(e->pidx);
+    e->pidx = ni;
+    e->pidx_cap = nc;
+  }
+  size_t i = pol_slot(h, e->pidx_cap);
+  while (e->pidx[i]) i = (i + 1) & (e->pidx_cap - 1);
+  policy *p = &e->pol[e->npol];
+  memset(p, 0, sizeof(*p));
+  memcpy(p->data, h, 32);
+  p->type = POL_NO_TYPE;
+  e->pidx[i] = (uint32_t)(++e->npol);
+  return p;
+}
+
+static uint16_t pol_type(chum_exporter *e, const char *type) {
+  for (size_t i = 0; i < e->nptypes; i++)
+    if (strcmp(e->ptypes[i], type) == 0) return (uint16_t)i;
+  if (!e->ptypes) e->ptypes = calloc(32, sizeof(*e->ptypes));
+  if (!e->ptypes || e->nptypes >= 32 || strlen(type) >= sizeof(e->ptypes[0])) return POL_NO_TYPE;
+  memcpy(e->ptypes[e->nptypes], type, strlen(type) + 1);
+  return (uint16_t)e->nptypes++;
+}
+
+/* The parsed policy object |h| of kind |kind|: from the cache, or read and parsed now (into
+ * the cache, or into |tmp| when the cache cannot take it). NULL if it cannot be read. */
+static policy *pol_get(chum_exporter *e, int kind, const uint8_t h[32], policy *tmp) {
+  policy *p = pol_find(e, h);
+  if (p) return p;
+  int n = read_md(e, CHUM_SYNC_OBJECT, h, e->md);
+  if (n < 0) {
+    char hex[65];
+    sync_tohex(h, hex);
+    chum_log(CHUM_LOG_WARN, MOD, "exporter: %s %.8s… unreadable (%s); skipped",
+             kind == POL_ACCESS ? "Access" : kind == POL_IDACCESS ? "IdAccess" : "Group", hex,
+             chum_strerror(n));
+    return NULL;
+  }
+  p = pol_add(e, h);
+  if (!p) {
+    p = tmp;
+    memset(p, 0, sizeof(*p));
+    memcpy(p->data, h, 32);
+    p->type = POL_NO_TYPE;
+  }
+  p->person = sync_md_prop_has(e->md, (size_t)n, "person", e->set.remote_person) == 1;
+  struct one_ref g = {0};
+  sync_md_refs(e->md, (size_t)n, "group", first_ref_cb, &g);
+  p->groups = (uint8_t)g.found;
+  if (kind != POL_GROUP) {
+    struct one_ref t = {0};
+    int ok = sync_md_refs(e->md, (size_t)n, kind == POL_ACCESS ? "object" : "id", first_ref_cb,
+                          &t) >= 0 && t.found &&
+             t.kind == (kind == POL_ACCESS ? CHUM_SYNC_OBJECT : CHUM_SYNC_ID);
+    p->has_target = (uint8_t)ok;
+    if (ok) memcpy(p->target, t.hash, 32);
+  }
+  return p;
+}
+
+/* Does |p| grant the remote person (pass 0) or one of his groups (pass 1)? */
+static int pol_grants(chum_exporter *e, const policy *p) {
+  if (!e->pass_group) return p->person;
+  if (!p->groups) return 0;
+  int n = read_md(e, CHUM_SYNC_OBJECT, p->data, e->md); /* pass 1 only: the group list */
+  return n >= 0 && grants_remote(e, e->md, (size_t)n);
+}
+
+/* Read |p|'s target (not resolved yet): its type into |type|, for an Access also whether it
+ * is versioned and its ID hash. 0, or -1 if it is missing or unreadable (logged; that root is
+ * skipped this pass). */
+static int pol_resolve(chum_exporter *e, int kind, policy *p, char type[64]) {
+  char hex[65];
+  sync_tohex(p->target, hex);
+  int id = kind == POL_IDACCESS;
+  int m = read_md(e, id ? CHUM_SYNC_ID : CHUM_SYNC_OBJECT, p->target, e->md2);
+  int is_id;
+  if (m < 0 || sync_md_header(e->md2, (size_t)m, &is_id, type, 64) < 0 || is_id != id) {
+    /* Behaviour of the real peers 5: a dangling Access skips that root, never the list. */
+    chum_log(CHUM_LOG_WARN, MOD, "exporter: %s points at %s%s, which is %s here; root skipped",
+             id ? "IdAccess" : "Access", id ? "ID " : "", hex,
+             m == CHUM_ERR_NOTFOUND ? "missing" : "unreadable");
+    return -1;
+  }
+  if (!id) {
+    int v = OPS(e)->id_hash(CTX(e), e->md2, (size_t)m, p->idh);
+    if (v == CHUM_ERR_NOTFOUND) {
+      /* a type without a local recipe (stored after the importer's checks): it has no ID and
+       * no version tree here, so it is offered as an unversioned root */
+      chum_log(CHUM_LOG_INFO, MOD, "exporter: no recipe for %s (object %.16s…); offered as unversioned", type, hex);
+      v = 0;
+    } else if (v < 0) {
+      chum_log(CHUM_LOG_WARN, MOD, "exporter: cannot read %s (object %s): %s; root skipped", type, hex, chum_strerror(v));
+      return -1;
+    }
+    p->versioned = v == 1;
+  }
+  p->type = pol_type(e, type);
+  p->target_ok = p->type != POL_NO_TYPE; /* else resolved again next time */
+  return 0;
+}
+
 static int access_cb(void *arg, const uint8_t id_hash[32], const uint8_t data_hash[32]) {
   chum_exporter *e = arg;
-  char hex[65];
   (void)id_hash;
-  int n = read_md(e, CHUM_SYNC_OBJECT, data_hash, e->md);
-  if (n < 0) {
-    sync_tohex(data_hash, hex);
-    chum_log(CHUM_LOG_WARN, MOD, "exporter: Access %.8s… unreadable (%s); skipped", hex, chum_strerror(n));
-    return 0;
-  }
-  if (!grants_remote(e, e->md, (size_t)n)) return 0;
-  struct one_ref t = {0};
-  if (sync_md_refs(e->md, (size_t)n, "object", first_ref_cb, &t) < 0 || !t.found ||
-      t.kind != CHUM_SYNC_OBJECT)
-    return 0;
-  sync_tohex(t.hash, hex);
-  /* Behaviour of the real peers 5: a dangling Access skips that root, never the list. */
-  int m = read_md(e, CHUM_SYNC_OBJECT, t.hash, e->md2);
+  policy tmp, *p = pol_get(e, POL_ACCESS, data_hash, &tmp);
+  if (!p || !pol_grants(e, p) || !p->has_target) return 0;
   char type[64];
-  int is_id;
-  if (m < 0 || sync_md_header(e->md2, (size_t)m, &is_id, type, sizeof(type)) < 0 || is_id) {
-    chum_log(CHUM_LOG_WARN, MOD, "exporter: Access points at %s, which is %s here; root skipped",
-             hex, m == CHUM_ERR_NOTFOUND ? "missing" : "unreadable");
-    return 0;
-  }
-  if (sync_hashset_has(&e->access, t.hash)) return 0; /* first occurrence wins */
-  uint8_t idh[32];
-  int v = OPS(e)->id_hash(CTX(e), e->md2, (size_t)m, idh);
-  if (v == CHUM_ERR_NOTFOUND) {
-    /* a type without a local recipe (stored after the importer's checks): it has no ID and no
-     * version tree here, so it is offered as an unversioned root */
-    chum_log(CHUM_LOG_INFO, MOD, "exporter: no recipe for %s (object %.16s…); offered as unversioned", type, hex);
-    v = 0;
-  } else if (v < 0) {
-    chum_log(CHUM_LOG_WARN, MOD, "exporter: cannot read %s (object %s): %s; root skipped", type, hex, chum_strerror(v));
-    return 0;
-  }
+  if (p->target_ok) memcpy(type, e->ptypes[p->type], strlen(e->ptypes[p->type]) + 1);
+  else if (pol_resolve(e, POL_ACCESS, p, type) < 0) return 0;
+  if (sync_hashset_has(&e->access, p->target)) return 0; /* first occurrence wins */
   sync_buf *b = &e->out;
   if (b->len > 1) sync_buf_add(b, ",", 1);
-  if (v == 1) {
+  if (p->versioned) {
     sync_buf_adds(b, "{\"type\":\"versioned\",\"hash\":\"");
-    sync_buf_add(b, hex, 64);
+    sync_buf_addhex(b, p->target);
     sync_buf_adds(b, "\",\"idHash\":\"");
-    sync_buf_addhex(b, idh);
+    sync_buf_addhex(b, p->idh);
     sync_buf_adds(b, "\",\"oneType\":");
-    add_root_key(e, idh);
+    add_root_key(e, p->idh);
   } else {
     sync_buf_adds(b, "{\"type\":\"unversioned\",\"hash\":\"");
-    sync_buf_add(b, hex, 64);
+    sync_buf_addhex(b, p->target);
     sync_buf_adds(b, "\",\"oneType\":");
   }
   sync_buf_addjson(b, type, strlen(type));
   sync_buf_add(b, "}", 1);
-  add_root_key(e, t.hash);
+  add_root_key(e, p->target);
   return e->rc;
 }
 
@@ -329,48 +472,38 @@ out:
 
 static int idaccess_cb(void *arg, const uint8_t id_hash[32], const uint8_t data_hash[32]) {
   chum_exporter *e = arg;
-  char hex[65];
   (void)id_hash;
-  int n = read_md(e, CHUM_SYNC_OBJECT, data_hash, e->md);
-  if (n < 0) return 0;
-  if (!grants_remote(e, e->md, (size_t)n)) return 0;
-  struct one_ref t = {0};
-  if (sync_md_refs(e->md, (size_t)n, "id", first_ref_cb, &t) < 0 || !t.found || t.kind != CHUM_SYNC_ID)
-    return 0;
-  sync_tohex(t.hash, hex);
-  int m = read_md(e, CHUM_SYNC_ID, t.hash, e->md2);
+  policy tmp, *p = pol_get(e, POL_IDACCESS, data_hash, &tmp);
+  if (!p || !pol_grants(e, p) || !p->has_target) return 0;
   char type[64];
-  int is_id;
-  if (m < 0 || sync_md_header(e->md2, (size_t)m, &is_id, type, sizeof(type)) < 0 || !is_id) {
-    chum_log(CHUM_LOG_WARN, MOD, "exporter: IdAccess points at ID %s, which is %s here; root skipped",
-             hex, m == CHUM_ERR_NOTFOUND ? "missing" : "unreadable");
-    return 0;
-  }
-  if (!sync_hashset_has(&e->access, t.hash)) {
+  uint8_t target[32];
+  if (p->target_ok) memcpy(type, e->ptypes[p->type], strlen(e->ptypes[p->type]) + 1);
+  else if (pol_resolve(e, POL_IDACCESS, p, type) < 0) return 0;
+  memcpy(target, p->target, 32);
+  if (!sync_hashset_has(&e->access, target)) {
     sync_buf *b = &e->out;
     if (b->len > 1) sync_buf_add(b, ",", 1);
     sync_buf_adds(b, "{\"type\":\"id\",\"idHash\":\"");
-    sync_buf_add(b, hex, 64);
+    sync_buf_addhex(b, target);
     sync_buf_adds(b, "\",\"oneType\":");
     sync_buf_addjson(b, type, strlen(type));
     sync_buf_add(b, "}", 1);
-    add_root_key(e, t.hash);
+    add_root_key(e, target);
   }
-  int rc = version_nodes(e, t.hash, type);
+  int rc = version_nodes(e, target, type);
   if (rc < 0 && !e->rc) e->rc = rc;
   return e->rc;
 }
 
 static int group_cb(void *arg, const uint8_t id_hash[32], const uint8_t data_hash[32]) {
   chum_exporter *e = arg;
-  int n = read_md(e, CHUM_SYNC_OBJECT, data_hash, e->md);
-  if (n < 0) return 0;
-  if (sync_md_prop_has(e->md, (size_t)n, "person", e->set.remote_person) != 1) return 0;
+  policy tmp, *p = pol_get(e, POL_GROUP, data_hash, &tmp);
+  if (!p || !p->person) return 0;
   if (e->ngroups == e->groups_cap) {
     size_t nc = e->groups_cap ? e->groups_cap * 2 : 8;
-    void *p = realloc(e->groups, nc * 32);
-    if (!p) return e->rc = CHUM_ERR_NOMEM;
-    e->groups = p;
+    void *q = realloc(e->groups, nc * 32);
+    if (!q) return e->rc = CHUM_ERR_NOMEM;
+    e->groups = q;
     e->groups_cap = nc;
   }
   memcpy(e->groups[e->ngroups++], id_hash, 32);

@@ -70,6 +70,8 @@ static int quarantine(fsck_ctx *c, const char *name) {
     chum_port_sync_dir(c->st->quarantine);
     chum_port_sync_dir(c->dir);
     CHUM_LOGI(STORE_MOD, "fsck: moved %s/%s to %s", c->sub, name, to);
+    /* A head went away without a head move: every head index re-reads all heads (heads.c). */
+    if (strcmp(c->sub, STORE_DIR_HEADS) == 0) store_journal_reset(c->st);
   } else {
     CHUM_LOGE(STORE_MOD, "fsck: could not move %s to quarantine: %s", from, chum_strerror(rc));
   }

@@ -156,3 +156,63 @@ int store_ref_parse(const void *data, size_t len, store_ref *out) {
   *out = r;
   return 0;
 }
+
+/* ---- the head journal (store/heads.journal, docs/store.md "The head index") --------------
+ *   chum-heads 1
+ *   epoch <16 hex, not all zero>
+ *   gen <decimal>                 the number of the last head move recorded
+ *   id <64 hex>                   one line per recorded move, oldest first: gen − n + 1 … gen
+ *   sum <16 hex>
+ */
+
+int store_journal_format(const store_journal *j, char *out, size_t cap) {
+  if (!j || !out || j->epoch == 0 || j->gen > MAX_SAFE_INTEGER || j->n > STORE_JOURNAL_MAX ||
+      j->n > j->gen)
+    return CHUM_ERR_INVAL;
+  for (size_t i = 0; i < j->n; i++)
+    if (!store_is_hash(j->id[i])) return CHUM_ERR_INVAL;
+  size_t off = 0;
+  int n = snprintf(out, cap, "chum-heads 1\nepoch %016" PRIx64 "\ngen %" PRIu64 "\n", j->epoch,
+                   j->gen);
+  if (n < 0 || (size_t)n >= cap) return CHUM_ERR_NOBUF;
+  off = (size_t)n;
+  for (size_t i = 0; i < j->n; i++) {
+    n = snprintf(out + off, cap - off, "id %s\n", j->id[i]);
+    if (n < 0 || (size_t)n >= cap - off) return CHUM_ERR_NOBUF;
+    off += (size_t)n;
+  }
+  char sum[17];
+  sum_hex(out, off, sum);
+  n = snprintf(out + off, cap - off, "sum %s\n", sum);
+  if (n < 0 || (size_t)n >= cap - off) return CHUM_ERR_NOBUF;
+  return (int)(off + (size_t)n);
+}
+
+int store_journal_parse(const void *data, size_t len, store_journal *out) {
+  if (!data || !out || len > STORE_JOURNAL_RECORD_MAX) return CHUM_ERR_INTEGRITY;
+  cur c = {data, len, 0};
+  const char *v;
+  size_t vn;
+  if (!lit(&c, "chum-heads 1\nepoch ") || !value(&c, &v, &vn) || vn != 16)
+    return CHUM_ERR_INTEGRITY;
+  uint64_t epoch = 0;
+  for (size_t i = 0; i < 16; i++) {
+    char ch = v[i];
+    unsigned d;
+    if (ch >= '0' && ch <= '9') d = (unsigned)(ch - '0');
+    else if (ch >= 'a' && ch <= 'f') d = (unsigned)(ch - 'a' + 10);
+    else return CHUM_ERR_INTEGRITY;
+    epoch = (epoch << 4) | d;
+  }
+  if (epoch == 0) return CHUM_ERR_INTEGRITY;
+  out->epoch = epoch;
+  if (!lit(&c, "gen ") || !uint_value(&c, &out->gen)) return CHUM_ERR_INTEGRITY;
+  out->n = 0;
+  while (lit(&c, "id ")) {
+    if (out->n >= STORE_JOURNAL_MAX || out->n >= out->gen || !hash_value(&c, out->id[out->n]))
+      return CHUM_ERR_INTEGRITY;
+    out->n++;
+  }
+  if (!sum_line(&c)) return CHUM_ERR_INTEGRITY;
+  return 0;
+}

@@ -141,6 +141,7 @@ fail:
 }
 
 void chum_store_close(chum_store *st) {
+  if (st) store_heads_index_free(st->heads);
   free(st);
 }
 

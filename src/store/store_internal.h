@@ -15,6 +15,8 @@ struct chum_store {
   char quarantine[CHUM_STORE_PATH_MAX]; /* <dir>/quarantine */
   size_t stream_buffer_size;            /* ≤ CHUM_STREAM_BUFFER_SIZE; smaller only in tests */
   uint32_t tmp_counter;
+  struct store_heads_index *heads; /* head index of the access computation (heads.c) */
+  size_t heads_max;                /* tests: the index's cap (0: CHUM_STORE_HEAD_INDEX_MAX) */
 };
 
 /* Sub-directory names (docs/store.md). */
@@ -95,6 +97,42 @@ int store_ref_parse(const void *data, size_t len, store_ref *out);
  *  ASCII characters without space, '"', '<', '>', '/' or '\\'. */
 int store_type_name_ok(const char *s, size_t len);
 
+/* The head journal (heads.c, docs/store.md "The head index"): the last head moves, so that
+ * another handle's head index re-reads only the heads that moved. */
+#define STORE_FILE_JOURNAL "heads.journal"
+#define STORE_JOURNAL_MAX CHUM_STORE_HEAD_JOURNAL
+#define STORE_JOURNAL_RECORD_MAX (64 + 68 * STORE_JOURNAL_MAX + 24)
+
+typedef struct store_journal {
+  uint64_t epoch;                  /* random, not 0: a new journal is a new epoch */
+  uint64_t gen;                    /* number of the last recorded head move (0: none) */
+  size_t n;                        /* moves kept: gen - n + 1 … gen, oldest first */
+  char id[STORE_JOURNAL_MAX][65];  /* the ID hash each of them moved */
+} store_journal;
+
+/** Format the journal record. Returns its length or CHUM_ERR_INVAL / CHUM_ERR_NOBUF. */
+int store_journal_format(const store_journal *j, char *out, size_t cap);
+/** Parse a journal record strictly (format, hex, numbers, n ≤ gen, checksum).
+ *  0 or CHUM_ERR_INTEGRITY. */
+int store_journal_parse(const void *data, size_t len, store_journal *out);
+
+/** Record in the journal that the head of |id_hash| is about to move (call it holding the
+ *  store lock, before the head record is renamed into place). */
+int store_journal_note(chum_store *st, const char *id_hash);
+/** Forget the journal (fsck after removing heads): every head index rebuilds itself. */
+void store_journal_reset(chum_store *st);
+
+struct store_heads_index;
+/** Free the handle's head index (chum_store_close). */
+void store_heads_index_free(struct store_heads_index *x);
+/** The heads whose data version is of |type|, through the handle's head index (refreshed
+ *  from the journal first; the plain directory walk when the index is off or over its cap):
+ *  |cb| gets the raw ID hash and data hash; a non-zero return stops and is returned. */
+int store_heads_for_each(chum_store *st, const char *type,
+                         int (*cb)(void *arg, const uint8_t id_hash[32],
+                                   const uint8_t data_hash[32]),
+                         void *arg);
+
 /** Set (or replace) the hash a writer must produce; checked at finish. */
 int store_writer_expect(chum_store_writer *w, const char *hash);
 
@@ -103,5 +141,8 @@ int store_writer_expect(chum_store_writer *w, const char *hash);
 /** Tests: pass streams through a smaller buffer (1..CHUM_STREAM_BUFFER_SIZE) so that buffer
  *  boundaries are exercised with small data. */
 void store_test_set_stream_buffer(chum_store *st, size_t size);
+/** Tests: cap the head index at |max| heads (≤ CHUM_STORE_HEAD_INDEX_MAX) to exercise the
+ *  fallback to the plain directory walk. */
+void store_test_set_heads_max(chum_store *st, size_t max);
 
 #endif

@@ -196,37 +196,14 @@ static int op_id_hash(void *ctx, const char *microdata, size_t len, uint8_t id_h
   return 1;
 }
 
-typedef struct heads_ctx {
-  chum_store_sync *s;
-  const char *type;
-  int (*cb)(void *arg, const uint8_t id_hash[32], const uint8_t data_hash[32]);
-  void *arg;
-} heads_ctx;
-
-static int head_one(const char *name, void *user) {
-  heads_ctx *c = user;
-  if (!store_is_hash(name)) return 0;
-  chum_store_head h;
-  if (chum_store_head_get(c->s->st, name, &h) != 0) return 0; /* corrupt: logged, skipped */
-  char type[CHUM_STORE_TYPE_MAX + 1];
-  if (chum_store_type(c->s->st, CHUM_STORE_OBJECT, h.data, type, sizeof type) != 0) return 0;
-  if (strcmp(type, c->type) != 0) return 0;
-  uint8_t id[32], data[32];
-  chum_hex_decode(name, 64, id, 32);
-  chum_hex_decode(h.data, 64, data, 32);
-  return c->cb(c->arg, id, data);
-}
-
+/* The heads of |type| through the store handle's head index (heads.c): after the first pass
+ * only the heads that moved since are read again. */
 static int op_for_each_head(void *ctx, const char *type,
                             int (*cb)(void *arg, const uint8_t id_hash[32],
                                       const uint8_t data_hash[32]),
                             void *arg) {
   chum_store_sync *s = ctx;
-  char dir[CHUM_STORE_PATH_MAX];
-  int rc = store_path(s->st, STORE_DIR_HEADS, NULL, dir, sizeof dir);
-  if (rc) return rc;
-  heads_ctx c = {s, type, cb, arg};
-  return chum_port_dir_list(dir, head_one, &c);
+  return store_heads_for_each(s->st, type, cb, arg);
 }
 
 static int op_version_head(void *ctx, const uint8_t id_hash[32], uint8_t node[32]) {

@@ -49,6 +49,8 @@ static int head_set(chum_store *st, const char *id_hash, const chum_store_head *
   if (n < 0) return n;
   int rc = store_path(st, STORE_DIR_HEADS, id_hash, p, sizeof p);
   if (rc == 0) rc = store_path(st, STORE_DIR_HEADS, NULL, dir, sizeof dir);
+  /* The journal first (heads.c): head indexes of other handles re-read this head. */
+  if (rc == 0) rc = store_journal_note(st, id_hash);
   if (rc) return rc;
   return store_write_atomic(st, p, dir, rec, (size_t)n, 0644);
 }

@@ -645,6 +645,49 @@ TEST(head_record_round_trip_and_rejects) {
   CHECK_EQ(store_head_format(&h, rec, sizeof rec), CHUM_ERR_INVAL);
 }
 
+TEST(head_journal_record_round_trip_and_rejects) {
+  static store_journal j, back;
+  memset(&j, 0, sizeof j);
+  j.epoch = 0x1234abcd5678ef90ull;
+  j.gen = 7;
+  j.n = 2;
+  memcpy(j.id[0], VDOC_ID, 65);
+  memcpy(j.id[1], PERSON_HASH, 65);
+  static char rec[STORE_JOURNAL_RECORD_MAX];
+  int n = store_journal_format(&j, rec, sizeof rec);
+  REQUIRE(n > 0);
+  CHECK(strncmp(rec, "chum-heads 1\nepoch 1234abcd5678ef90\ngen 7\nid 3657", 47) == 0);
+  CHECK_EQ(store_journal_parse(rec, (size_t)n, &back), 0);
+  CHECK_EQ(back.epoch, j.epoch);
+  CHECK_EQ(back.gen, 7);
+  CHECK_EQ(back.n, 2);
+  CHECK_STR(back.id[0], VDOC_ID);
+  CHECK_STR(back.id[1], PERSON_HASH);
+  for (int cut = 0; cut < n; cut++)
+    CHECK_EQ(store_journal_parse(rec, (size_t)cut, &back), CHUM_ERR_INTEGRITY);
+  for (int i = 0; i < n; i++) {
+    static char bad[STORE_JOURNAL_RECORD_MAX];
+    memcpy(bad, rec, (size_t)n);
+    bad[i] ^= 0x01;
+    CHECK_EQ(store_journal_parse(bad, (size_t)n, &back), CHUM_ERR_INTEGRITY);
+  }
+  j.n = 8; /* more moves listed than the counter says happened */
+  j.gen = 7;
+  for (size_t i = 2; i < 8; i++) memcpy(j.id[i], VDOC_ID, 65);
+  CHECK_EQ(store_journal_format(&j, rec, sizeof rec), CHUM_ERR_INVAL);
+  j.n = 0;
+  j.epoch = 0;
+  CHECK_EQ(store_journal_format(&j, rec, sizeof rec), CHUM_ERR_INVAL);
+  j.epoch = 1;
+  j.n = STORE_JOURNAL_MAX;
+  j.gen = 1000;
+  for (size_t i = 0; i < STORE_JOURNAL_MAX; i++) memcpy(j.id[i], VDOC_ID, 65);
+  n = store_journal_format(&j, rec, sizeof rec);
+  REQUIRE(n > 0);
+  CHECK_EQ(store_journal_parse(rec, (size_t)n, &back), 0);
+  CHECK_EQ(back.n, STORE_JOURNAL_MAX);
+}
+
 static int collect_ref(const char *source, const char *type, const char *source_id, void *user) {
   char *out = user;
   size_t l = strlen(out);
@@ -754,6 +797,7 @@ int main(void) {
   RUN(remote_merge_cases);
   RUN(head_crash_and_corruption);
   RUN(head_record_round_trip_and_rejects);
+  RUN(head_journal_record_round_trip_and_rejects);
   RUN(reverse_map_add_list);
   RUN(state_records);
   RUN(fsck_reports_strays_and_bad_headers);
