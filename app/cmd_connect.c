@@ -3,7 +3,6 @@
 
 #include "chum/err.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 int cmd_connect(cli_ctx *ctx, int argc, char **argv) {
@@ -31,42 +30,10 @@ int cmd_connect(cli_ctx *ctx, int argc, char **argv) {
   int rc = cli_parse(ctx, &spec, argc, argv, &args);
   if (rc != CLI_CONTINUE) return rc;
   cli_apply_verbosity(ctx);
-  const char *target = args.v[0];
-  chum_known_peers *peers = malloc(sizeof *peers);
-  if (!peers) return CLI_RUNTIME;
-  if (app_peers_load(ctx->dir, peers) < 0) {
-    free(peers);
-    return CLI_RUNTIME;
-  }
-  const chum_known_peer *p = NULL;
-  bool is_url = strncmp(target, "ws://", 5) == 0 || strncmp(target, "wss://", 6) == 0;
-  if (is_url) {
-    for (size_t i = 0; i < peers->count && !p; i++)
-      if (strcmp(peers->peer[i].url, target) == 0) p = &peers->peer[i];
-  } else {
-    p = chum_known_peers_find(peers, target);
-  }
-  if (!p) {
-    cli_error("add the peer first: chum peer add FILE --url URL", "%s is not a known peer",
-              target);
-    free(peers);
-    return CLI_RUNTIME;
-  }
-  if (via && app_parse_url(via, false, (char[256]){0}, 256, &(uint16_t){0}, NULL, 0) < 0) {
-    cli_error("e.g. --via ws://127.0.0.1:8000/", "'%s' is not a ws://HOST:PORT/ URL", via);
-    free(peers);
-    return CLI_USAGE;
-  }
-  if (!p->url[0] && !via) {
-    cli_error("set it: chum peer add FILE --url ws://HOST:PORT", "peer %s has no URL", p->email);
-    free(peers);
-    return CLI_RUNTIME;
-  }
   uint8_t key[32];
-  memcpy(key, p->instance_pk, 32);
   char url[CHUM_CONN_URL_MAX + 1];
-  snprintf(url, sizeof url, "%s", via ? via : p->url);
-  free(peers);
+  rc = app_peer_target(ctx->dir, args.v[0], via, url, sizeof url, key);
+  if (rc != CLI_OK) return rc;
   app_loop_opts o;
   memset(&o, 0, sizeof o);
   o.mode = APP_MODE_CONNECT;

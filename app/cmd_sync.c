@@ -3,7 +3,6 @@
 
 #include "chum/err.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 int cmd_sync(cli_ctx *ctx, int argc, char **argv) {
@@ -29,37 +28,10 @@ int cmd_sync(cli_ctx *ctx, int argc, char **argv) {
   if (rc != CLI_CONTINUE) return rc;
   (void)once;
   cli_apply_verbosity(ctx);
-  const char *target = args.v[0];
-  chum_known_peers *peers = malloc(sizeof *peers);
-  if (!peers) return CLI_RUNTIME;
-  if (app_peers_load(ctx->dir, peers) < 0) {
-    free(peers);
-    return CLI_RUNTIME;
-  }
-  const chum_known_peer *p = NULL;
-  bool is_url = strncmp(target, "ws://", 5) == 0 || strncmp(target, "wss://", 6) == 0;
-  if (is_url) {
-    for (size_t i = 0; i < peers->count && !p; i++)
-      if (strcmp(peers->peer[i].url, target) == 0) p = &peers->peer[i];
-  } else {
-    p = chum_known_peers_find(peers, target);
-  }
-  if (!p) {
-    cli_error("add the peer first: chum peer add FILE --url URL", "%s is not a known peer",
-              target);
-    free(peers);
-    return CLI_RUNTIME;
-  }
-  if (!p->url[0]) {
-    cli_error("set it: chum peer add FILE --url ws://HOST:PORT", "peer %s has no URL", p->email);
-    free(peers);
-    return CLI_RUNTIME;
-  }
   uint8_t key[32];
-  memcpy(key, p->instance_pk, 32);
   char url[CHUM_CONN_URL_MAX + 1];
-  snprintf(url, sizeof url, "%s", p->url);
-  free(peers);
+  rc = app_peer_target(ctx->dir, args.v[0], NULL, url, sizeof url, key);
+  if (rc != CLI_OK) return rc;
   app_loop_opts o;
   memset(&o, 0, sizeof o);
   o.mode = APP_MODE_SYNC;

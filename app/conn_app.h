@@ -37,6 +37,14 @@
 
 /* known-peers.json: app_peers_load, app_peers_save, app_peers_add (app/peers_app.h) */
 
+/* The known peer (<dir>/known-peers.json) that `chum connect` and `chum sync` name with
+ * |target|: a person ID, or a ws:// or wss:// URL stored for a known peer. Copies its instance
+ * key to |key| and its URL, or |via| (a comm server's ws:// URL) when not NULL, to |url|.
+ * CLI_OK; otherwise prints why and returns CLI_RUNTIME (not a known peer, no URL) or
+ * CLI_USAGE (|via| is not a ws://HOST:PORT/ URL). */
+int app_peer_target(const char *dir, const char *target, const char *via, char *url,
+                    size_t url_cap, uint8_t key[32]);
+
 /* Split "ws://host:port/path" (or "host:port" when |bare_ok|). 0 or CHUM_ERR_INVAL. */
 int app_parse_url(const char *url, bool bare_ok, char *host, size_t host_cap, uint16_t *port,
                   char *path, size_t path_cap);
