@@ -7,56 +7,34 @@
 # an initiator for a key without a listener, a wrong comm-server URL, and the spares coming
 # back after the comm server restarts. Every process is bounded by `timeout -k` and killed by
 # the trap; nothing leaves 127.0.0.1.
-set -u
-CHUM=${CHUM:?CHUM must point at the chum binary}
+. "$(dirname "$0")/lib/common.sh"
 B=${CHUM_BUILD_DIR:-$(dirname "$CHUM")}
 SHARE="$B/tool_share"
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-bad() { echo "not ok - $*"; fails=$((fails + 1)); }
-c() { timeout -k 2 30 "$CHUM" "$@"; }
-pid_of() { sed -n 's/^ *"personId": *"\([0-9a-f]*\)".*/\1/p' "$1"; }
-wait_for() { for _ in $(seq 1 500); do "$@" && return 0; sleep 0.02; done; return 1; }
+tmp_setup
 
 start_relay() { # $1: port (0: any); sets CS_PORT, CS_PID
-  timeout -k 2 120 "$CHUM" -v commserver --listen "127.0.0.1:$1" > "$T/cs.out" 2>&1 &
-  CS_PID=$!
-  PIDS+=("$CS_PID")
-  wait_for grep -q "^listening ws://" "$T/cs.out" || { echo "comm server did not start:"; cat "$T/cs.out"; exit 1; }
-  CS_PORT=$(sed -n 's#^listening ws://127.0.0.1:\([0-9]*\)/ .*#\1#p' "$T/cs.out")
+  spawn 120 "$T/cs.out" "$CHUM" -v commserver --listen "127.0.0.1:$1"
+  CS_PID=$SPAWNED
+  CS_PORT=$(wait_port "$T/cs.out") || die "comm server did not start:" "$T/cs.out"
 }
 
 start_relay 0
 URL="ws://127.0.0.1:$CS_PORT/"
 ok "chum commserver listens on 127.0.0.1:$CS_PORT"
 
-for who in alice bob carol; do
-  c --dir "$T/$who" init --email "$who@relay.test" > /dev/null || { echo "init $who failed"; exit 1; }
-done
-c --dir "$T/bob" id --json > "$T/bob.id"
-c --dir "$T/carol" id --json > "$T/carol.id"
+init_nodes relay.test alice bob carol
 c --dir "$T/alice" peer add "$T/bob.id" > /dev/null || bad "alice adds bob"
 
 # alice runs without a listening socket of her own: reachable only through the relay
-timeout -k 2 120 "$CHUM" --dir "$T/alice" run --commserver "$URL" --no-dial --log "$T/alice.log" > "$T/alice.out" 2>&1 &
-PID_alice=$!
-PIDS+=("$PID_alice")
+spawn 120 "$T/alice.out" "$CHUM" --dir "$T/alice" run --commserver "$URL" --no-dial --log "$T/alice.log"
+PID_alice=$SPAWNED
 if wait_for grep -q "comm server $URL: registered" "$T/alice.out"; then ok "alice registered at the comm server"
 else bad "alice did not register:"; cat "$T/alice.out" "$T/alice.log" "$T/cs.out"; fi
 # the pool fills up to two spares (one at a time)
 c --dir "$T/alice" id --json > "$T/alice.id"
 if grep -q "\"url\": \"$URL\"" "$T/alice.id"; then ok "chum id --json of a node run with --commserver has url = the comm server"
 else bad "url in chum id --json: $(grep url "$T/alice.id")"; fi
-ALICE=$(pid_of "$T/alice.id")
+ALICE=$(person_of "$T/alice.id")
 c --dir "$T/bob" peer add "$T/alice.id" > /dev/null || bad "bob adds alice"
 grep -q "$URL" "$T/bob/known-peers.json" && ok "bob's known peer alice has the comm-server URL" || bad "known-peers.json"
 
@@ -74,7 +52,7 @@ else bad "second connect:"; cat "$T/c2.out" "$T/alice.log"; fi
 # 3. an object alice shares arrives at bob through the relay (chum sync: one full pass)
 if [ -x "$SHARE" ]; then
   head -c 300000 /dev/urandom > "$T/sample.bin"
-  BOB=$(pid_of "$T/bob.id")
+  BOB=$(person_of "$T/bob.id")
   read -r BLOB DESC < <("$SHARE" "$T/alice" "$T/sample.bin" "$BOB") || bad "tool_share"
   sleep 0.3
   if c --dir "$T/bob" sync "$ALICE" > "$T/s.out" 2>&1 && cmp -s "$T/sample.bin" "$T/bob/store/blobs/$BLOB"; then
@@ -82,9 +60,8 @@ if [ -x "$SHARE" ]; then
   else bad "sync through the relay:"; cat "$T/s.out" "$T/alice.log"; fi
   # bob runs too and dials alice at her URL, the comm server's: a live keepRunning session
   # through the relay, and a file alice shares now reaches bob without another command
-  timeout -k 2 120 "$CHUM" --dir "$T/bob" run --log "$T/bob.log" > "$T/bob.out" 2>&1 &
-  PID_bob=$!
-  PIDS+=("$PID_bob")
+  spawn 120 "$T/bob.out" "$CHUM" --dir "$T/bob" run --log "$T/bob.log"
+  PID_bob=$SPAWNED
   if wait_for grep -qs "chum started (keepRunning)" "$T/bob.log"; then
     printf 'shared while both run, through the relay\n' > "$T/live.txt"
     read -r BLOB2 _ < <("$SHARE" "$T/alice" "$T/live.txt" "$BOB") || bad "tool_share 2"
@@ -106,7 +83,7 @@ else bad "carol:"; cat "$T/c3.out"; fi
 
 # 5. a key nobody registered: the comm server closes with one.models' reason
 c --dir "$T/alice" peer add "$T/carol.id" > /dev/null
-CAROL=$(pid_of "$T/carol.id")
+CAROL=$(person_of "$T/carol.id")
 c --dir "$T/bob" peer add "$T/carol.id" > /dev/null
 if ! c --dir "$T/bob" connect "$CAROL" --via "$URL" > "$T/c4.out" 2>&1 && grep -q "No listening connection for the specified publicKey" "$T/c4.out"; then
   ok "no listener for the key: closed with 'No listening connection for the specified publicKey.'"
@@ -130,11 +107,8 @@ else bad "after restart:"; cat "$T/c5.out"; fi
 
 # the url of a node that listens itself: ws://HOST:PORT/ with the bound port; --url wins;
 # chum id --url sets one that stays
-timeout -k 2 30 "$CHUM" --dir "$T/carol" run --listen 127.0.0.1:0 --no-dial --no-status > "$T/carol.out" 2>&1 &
-PID_carol=$!
-PIDS+=("$PID_carol")
-wait_for grep -q "listening ws://" "$T/carol.out"
-CPORT=$(sed -n 's#.*listening ws://127.0.0.1:\([0-9]*\)/ .*#\1#p' "$T/carol.out" | head -1)
+start_node carol --no-dial --no-status
+CPORT=$PORT_carol
 c --dir "$T/carol" id --json | grep -q "\"url\": \"ws://127.0.0.1:$CPORT/\"" && ok "chum run --listen 127.0.0.1:0 records ws://127.0.0.1:$CPORT/ as the url" || bad "listen url: $(c --dir "$T/carol" id --json | grep url)"
 kill -TERM "$PID_carol"; wait "$PID_carol" 2>/dev/null
 c --dir "$T/carol" id --url ws://198.51.100.7:9000/ > /dev/null
@@ -150,5 +124,4 @@ c commserver > /dev/null 2>&1; rc=$?
 c commserver --help | grep -q "comm server" && ok "chum commserver --help" || bad "help"
 
 kill -TERM "$PID_alice"; wait "$PID_alice" 2>/dev/null
-echo "$pass passed, $fails failed"
-[ $fails -eq 0 ]
+finish

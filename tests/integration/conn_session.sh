@@ -4,27 +4,14 @@
 # (chum init --seed-file), known to each other through `chum peer add`; then an unknown
 # person (carol) is refused, and a person whose keys changed is refused. Every process is
 # bounded by `timeout` and killed by the trap; nothing leaves 127.0.0.1.
-set -u
-CHUM=${CHUM:?CHUM must point at the chum binary}
+. "$(dirname "$0")/lib/common.sh"
 V=${CHUM_VECTORS_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)/shared/vectors}/connection/identities
-[ -f "$V/alice.json" ] || { echo "skip: vectors not found at $V"; exit 77; }
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-bad() { echo "not ok - $*"; fails=$((fails + 1)); }
-c() { timeout 30 "$CHUM" "$@"; }
+[ -f "$V/alice.json" ] || skip "vectors not found at $V"
+tmp_setup
 
 for who in alice bob carol; do
-  c --dir "$T/$who" init --seed-file "$V/$who.json" > /dev/null || { echo "init $who failed"; exit 1; }
-  c --dir "$T/$who" id --json > "$T/$who.id" || exit 1
+  c --dir "$T/$who" init --seed-file "$V/$who.json" > /dev/null || die "init $who failed"
+  c --dir "$T/$who" id --json > "$T/$who.id" || die "chum id $who failed"
 done
 # the printed identity has the one.models public Identity fields of the reference
 for f in type personEmail instanceName personKeyPublic personSignKeyPublic instanceKeyPublic \
@@ -35,17 +22,10 @@ for f in type personEmail instanceName personKeyPublic personSignKeyPublic insta
 done
 ok "chum id --json carries the reference's public Identity fields"
 
-start_listener() { # sets PORT; $1 = log name
-  : > "$T/$1.log"
-  timeout 60 "$CHUM" --dir "$T/alice" run --listen 127.0.0.1:0 --once > "$T/$1.log" 2>&1 &
-  PIDS+=("$!")
-  LPID=$!
-  for _ in $(seq 1 200); do
-    PORT=$(sed -n 's#^listening ws://127.0.0.1:\([0-9]*\)/ .*#\1#p' "$T/$1.log")
-    [ -n "$PORT" ] && return 0
-    sleep 0.05
-  done
-  echo "listener did not start:"; cat "$T/$1.log"; exit 1
+start_listener() { # sets PORT and LPID; $1 = log name
+  spawn 60 "$T/$1.log" "$CHUM" --dir "$T/alice" run --listen 127.0.0.1:0 --once
+  LPID=$SPAWNED
+  PORT=$(wait_port "$T/$1.log") || die "listener did not start:" "$T/$1.log"
 }
 
 c --dir "$T/alice" peer add "$T/bob.id" > /dev/null && ok "alice knows bob" || bad "peer add"
@@ -73,21 +53,14 @@ fi
 wait "$LPID" 2>/dev/null
 
 # duplicate rule (spec/connection.md §10): a second session from bob while the first is active
-: > "$T/s3.log"
-timeout 60 "$CHUM" --dir "$T/alice" run --listen 127.0.0.1:0 > "$T/s3.log" 2>&1 &
-DPID=$!
-PIDS+=("$DPID")
-for _ in $(seq 1 200); do
-  PORT=$(sed -n 's#^listening ws://127.0.0.1:\([0-9]*\)/ .*#\1#p' "$T/s3.log")
-  [ -n "$PORT" ] && break
-  sleep 0.05
-done
-c --dir "$T/bob" peer remove "$(sed -n 's/^ *"personId": *"\([0-9a-f]*\)".*/\1/p' "$T/alice.id")" > /dev/null
+spawn 60 "$T/s3.log" "$CHUM" --dir "$T/alice" run --listen 127.0.0.1:0
+DPID=$SPAWNED
+PORT=$(wait_port "$T/s3.log")
+c --dir "$T/bob" peer remove "$(person_of "$T/alice.id")" > /dev/null
 c --dir "$T/bob" peer add "$T/alice.id" --url "ws://127.0.0.1:$PORT" > /dev/null
-timeout 30 "$CHUM" --dir "$T/bob" connect "ws://127.0.0.1:$PORT" --hold 6000 > "$T/d1.log" 2>&1 &
-D1=$!
-PIDS+=("$D1")
-for _ in $(seq 1 200); do grep -q "ready" "$T/d1.log" && break; sleep 0.02; done
+spawn 30 "$T/d1.log" "$CHUM" --dir "$T/bob" connect "ws://127.0.0.1:$PORT" --hold 6000
+D1=$SPAWNED
+wait_up_to 4 grep -q "ready" "$T/d1.log"
 c --dir "$T/bob" connect "ws://127.0.0.1:$PORT" > "$T/d2.log" 2>&1
 d2=$?
 wait "$D1"; d1=$?
@@ -108,9 +81,8 @@ if c --dir "$T/alice" peer add "$T/bob-evil.id" > "$T/evil.log" 2>&1; then
 else
   grep -q "other keys" "$T/evil.log" && ok "changed keys refused by peer add" || { bad "evil log:"; cat "$T/evil.log"; }
 fi
-c --dir "$T/alice" peer remove "$(sed -n 's/^ *"personId": *"\([0-9a-f]*\)".*/\1/p' "$T/bob.id")" > /dev/null && ok "peer remove" || bad "peer remove"
+c --dir "$T/alice" peer remove "$(person_of "$T/bob.id")" > /dev/null && ok "peer remove" || bad "peer remove"
 c --dir "$T/alice" peer list --json | grep -q personEmail && bad "list not empty after remove" || ok "list empty after remove"
 c --dir "$T/alice" peer remove 1234 > /dev/null 2>&1; [ $? = 2 ] && ok "bad person ID is a usage error (2)" || bad "peer remove 1234 exit code"
 
-echo "$pass passed, $fails failed"
-[ "$fails" = 0 ]
+finish
