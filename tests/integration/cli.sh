@@ -2,23 +2,9 @@
 # The real `chum` binary: init, id, id --json, status, --help of every command, exit codes,
 # bad input, refusing to overwrite, --force, the 0600 secret files, and that a failed init
 # leaves nothing behind. Needs $CHUM (set by ctest); vectors from $CHUM_VECTORS_DIR.
-set -u
-CHUM=${CHUM:?set CHUM to the chum binary}
+. "$(dirname "$0")/lib/common.sh"
 VEC=${CHUM_VECTORS_DIR:-$(dirname "$0")/../../../shared/vectors}
-T=$(mktemp -d /tmp/chum-cli-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok() { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; }
-# expect CODE NAME -- command…: run it, keep stdout/stderr in $T/out, $T/err
-expect() {
-  local code=$1 name=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"
-  local rc=$?
-  if [ "$rc" = "$code" ]; then ok "$name"; else
-    bad "$name (exit $rc, expected $code)"; sed 's/^/    /' "$T/err" | head -5; fi
-}
-has() { if grep -q -- "$2" "$3"; then ok "$1"; else bad "$1: no '$2' in $3"; sed 's/^/    /' "$3" | head -5; fi; }
+tmp_setup /tmp/chum-cli-XXXXXX
 json_field() { # json_field FILE KEY → the string value of "KEY": "…" (first match)
   sed -n "s/.*\"$2\": *\"\\([^\"]*\\)\".*/\\1/p" "$1" | head -1
 }
@@ -211,5 +197,4 @@ for who in alice bob carol; do
   done
 done
 
-echo "$passes passed, $fails failed"
-[ "$fails" = 0 ]
+finish

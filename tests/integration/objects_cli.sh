@@ -4,26 +4,9 @@
 # store, non-UTF-8 CLOB, missing file) leave nothing half-written, identity objects stored at
 # init, obj encode/decode/hash/store, ls, cat, versions, share/group/access (the exporter's
 # roots), and the objects vectors (microdata.jsonl) through the CLI byte for byte.
-set -u
-CHUM=${CHUM:?set CHUM to the chum binary}
+. "$(dirname "$0")/lib/common.sh"
 VEC=${CHUM_VECTORS_DIR:-$(dirname "$0")/../../../shared/vectors}
-T=$(mktemp -d /tmp/chum-objcli-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok() { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; }
-# expect CODE NAME -- CMD...: run CMD (stdout to $T/out, stderr to $T/err), check its exit code.
-expect() {
-  local code=$1 name=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"
-  local rc=$?
-  if [ "$rc" = "$code" ]; then ok "$name"; else
-    bad "$name (exit $rc, expected $code)"; sed 's/^/    /' "$T/err" | head -5; fi
-}
-has() { if grep -q -- "$2" "$3"; then ok "$1"; else bad "$1: no '$2' in $3"; sed 's/^/    /' "$3" | head -5; fi; }
-hasnt() { if grep -q -- "$2" "$3"; then bad "$1: '$2' in $3"; else ok "$1"; fi; }
-same() { if cmp -s "$2" "$3"; then ok "$1"; else bad "$1: $2 and $3 differ"; fi; }
-eq() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: '$2' != '$3'"; fi; }
+tmp_setup /tmp/chum-objcli-XXXXXX
 count() { ls "$1" 2>/dev/null | wc -l | tr -d ' '; }
 
 D=$T/node
@@ -336,5 +319,4 @@ else
   echo "# vectors not found at $VEC: skipping the vector checks"
 fi
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

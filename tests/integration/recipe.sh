@@ -2,22 +2,9 @@
 # `chum recipe import|list|show` through the real binary: built-ins listed, import writes
 # <dir>/recipes/<Name>.json, re-import is idempotent, a bad file or a clash imports nothing,
 # inheritFrom across imports, and the imported recipes load again in a later command.
-set -u
-CHUM=${CHUM:?set CHUM to the chum binary}
+. "$(dirname "$0")/lib/common.sh"
 VEC=${CHUM_VECTORS_DIR:-$(dirname "$0")/../../../shared/vectors}
-T=$(mktemp -d /tmp/chum-recipe-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok() { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; }
-expect() {
-  local code=$1 name=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"
-  local rc=$?
-  if [ "$rc" = "$code" ]; then ok "$name"; else
-    bad "$name (exit $rc, expected $code)"; sed 's/^/    /' "$T/err" | head -5; fi
-}
-has() { if grep -q -- "$2" "$3"; then ok "$1"; else bad "$1: no '$2' in $3"; sed 's/^/    /' "$3" | head -5; fi; }
+tmp_setup /tmp/chum-recipe-XXXXXX
 D=$T/node
 
 expect 2 "recipe without a command is a usage error" -- "$CHUM" recipe
@@ -64,5 +51,4 @@ printf 'garbage' >"$D/recipes/Broken.json"
 expect 1 "broken recipes file reported" -- "$CHUM" --dir "$D" recipe list
 has "names the directory" "recipes" "$T/err"
 
-echo "# recipe.sh: $passes passed, $fails failed"
-[ "$fails" = 0 ]
+finish

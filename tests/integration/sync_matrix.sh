@@ -9,45 +9,26 @@
 #    completes it byte-identical and exits 0.
 # Shared content is made with tool_share (tests/integration/tool_share.c). Every process is
 # bounded by `timeout -k` and killed by the trap; nothing leaves 127.0.0.1.
-set -u
-CHUM=${CHUM:?CHUM must point at the chum binary}
+. "$(dirname "$0")/lib/common.sh"
 B=${CHUM_BUILD_DIR:-$(dirname "$CHUM")}
 SHARE="$B/tool_share"
-[ -x "$SHARE" ] || { echo "skip: $SHARE not built"; exit 77; }
-"$CHUM" sync --help > /dev/null 2>&1 || { echo "skip: this chum has no sync command"; exit 77; }
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-bad() { echo "not ok - $*"; fails=$((fails + 1)); }
-c() { timeout -k 2 60 "$CHUM" "$@"; }
-pid_of() { sed -n 's/^ *"personId": *"\([0-9a-f]*\)".*/\1/p' "$1"; }
-wait_for() { for _ in $(seq 1 1000); do "$@" && return 0; sleep 0.02; done; return 1; }
-port_of() { sed -n 's#.*listening ws://127.0.0.1:\([0-9]*\)/ .*#\1#p' "$1" | head -1; }
+[ -x "$SHARE" ] || skip "$SHARE not built"
+"$CHUM" sync --help > /dev/null 2>&1 || skip "this chum has no sync command"
+tmp_setup
+C_TIMEOUT=60
+WAIT_SECS=20
 has_blob() { [ -f "$T/$1/store/blobs/$2" ]; }
 
-for who in alice bob carol dave; do
-  c --dir "$T/$who" init --email "$who@matrix.test" > /dev/null || { echo "init $who failed"; exit 1; }
-  c --dir "$T/$who" id --json > "$T/$who.id" || exit 1
-done
-ALICE=$(pid_of "$T/alice.id")
-BOB=$(pid_of "$T/bob.id")
-CAROL=$(pid_of "$T/carol.id")
-DAVE=$(pid_of "$T/dave.id")
+init_nodes matrix.test alice bob carol dave
+ALICE=$(person_of "$T/alice.id")
+BOB=$(person_of "$T/bob.id")
+CAROL=$(person_of "$T/carol.id")
+DAVE=$(person_of "$T/dave.id")
 
 c --dir "$T/alice" peer add "$T/bob.id" > /dev/null || bad "alice adds bob"
 c --dir "$T/alice" peer add "$T/carol.id" > /dev/null || bad "alice adds carol"
-timeout -k 2 300 "$CHUM" --dir "$T/alice" run --listen 127.0.0.1:0 --log "$T/alice.log" > "$T/alice.out" 2>&1 &
-PIDS+=("$!")
-wait_for grep -q "listening ws://" "$T/alice.out" || { echo "alice did not start:"; cat "$T/alice.out"; exit 1; }
-PORT=$(port_of "$T/alice.out")
+NODE_SECS=300 start_node alice
+PORT=$PORT_alice
 for who in bob carol; do
   c --dir "$T/$who" peer add "$T/alice.id" --url "ws://127.0.0.1:$PORT/" > /dev/null || bad "$who adds alice"
 done
@@ -121,5 +102,4 @@ has_blob bob "$F_BOB" && ! has_blob bob "$F_CAROL" && ok "bob's matrix unchanged
 left=$(find "$T/bob/store/tmp" -type f 2>/dev/null | wc -l)
 [ "$left" = 0 ] && ok "no temporary file left in bob's store" || bad "$left temporary files left"
 
-echo "$pass passed, $fails failed"
-[ "$fails" = 0 ]
+finish

@@ -7,26 +7,10 @@
 # Shared content is made with `chum put` and `chum share --with` (a BLOB, a BlobDescriptor, an
 # Access), written by another process beside the running node. Every process is bounded by
 # `timeout -k`, killed by the trap; nothing leaves 127.0.0.1.
-set -u
-CHUM=${CHUM:?CHUM must point at the chum binary}
-timeout 10 "$CHUM" share --help > /dev/null 2>&1 || { echo "skip: no chum share"; exit 77; }
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-bad() { echo "not ok - $*"; fails=$((fails + 1)); }
-c() { timeout -k 2 30 "$CHUM" "$@"; }
-pid_of() { sed -n 's/^ *"personId": *"\([0-9a-f]*\)".*/\1/p' "$1"; }
+. "$(dirname "$0")/lib/common.sh"
+timeout 10 "$CHUM" share --help > /dev/null 2>&1 || skip "no chum share"
+tmp_setup
 now_ms() { date +%s%3N; }
-# wait_for CMD...: retry for up to 10 s
-wait_for() { for _ in $(seq 1 500); do "$@" && return 0; sleep 0.02; done; return 1; }
 # share DIR FILE PERSON: prints "<BLOB hash> <descriptor hash>"
 share() {
   local h j
@@ -34,23 +18,10 @@ share() {
   j=$(c --dir "$1" --json share "$h" --with "$3" --name "$(basename "$2")") || return 1
   echo "$h $(echo "$j" | sed -n 's/.*"descriptor":"\([0-9a-f]*\)".*/\1/p')"
 }
-port_of() { sed -n 's#.*listening ws://127.0.0.1:\([0-9]*\)/ .*#\1#p' "$1" | head -1; }
 
-for who in alice bob; do
-  c --dir "$T/$who" init --email "$who@run.test" > /dev/null || { echo "init $who failed"; exit 1; }
-  c --dir "$T/$who" id --json > "$T/$who.id" || exit 1
-done
-ALICE=$(pid_of "$T/alice.id")
-BOB=$(pid_of "$T/bob.id")
-
-start_node() { # $1 = who; sets PORT_<who> and PID_<who>
-  timeout -k 2 120 "$CHUM" --dir "$T/$1" run --listen 127.0.0.1:0 --log "$T/$1.log" > "$T/$1.out" 2>&1 &
-  local p=$!
-  PIDS+=("$p")
-  eval "PID_$1=$p"
-  wait_for grep -q "listening ws://" "$T/$1.out" || { echo "$1 did not start:"; cat "$T/$1.out"; exit 1; }
-  eval "PORT_$1=$(port_of "$T/$1.out")"
-}
+init_nodes run.test alice bob
+ALICE=$(person_of "$T/alice.id")
+BOB=$(person_of "$T/bob.id")
 
 start_node alice
 start_node bob
@@ -124,5 +95,4 @@ wait_for grep -q "next session with bob@run.test in [0-9.]* s" "$T/alice.log"
 kill -TERM "$PID_alice"; wait "$PID_alice"; rc=$?
 [ "$rc" = 0 ] && ok "alice stopped cleanly" || bad "alice exit $rc"
 
-echo "$pass passed, $fails failed"
-[ "$fails" = 0 ]
+finish

@@ -3,34 +3,26 @@
 # independent implementations (Python websockets and wsproto, Node ws from npm) both ways, and
 # the Autobahn-style negative cases over raw sockets. Everything stays on 127.0.0.1; every
 # process is bounded by `timeout` and killed by the trap.
-set -u
-CHUM=${CHUM:?CHUM must point at the chum binary}
-HERE=$(cd "$(dirname "$0")" && pwd)
+. "$(dirname "$0")/lib/common.sh"
+HERE=$INTEGRATION_DIR
 PEER="/usr/bin/python3 $HERE/ws_peer.py"
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-bad() { echo "not ok - $*"; fails=$((fails + 1)); }
+tmp_setup
 
 start_server() { # args: extra options; sets PORT and SPID
-  : > "$T/serve.out"
-  timeout -k 10 120 "$CHUM" ws serve --listen 127.0.0.1:0 "$@" > "$T/serve.out" 2> "$T/serve.err" &
-  SPID=$!
-  PIDS+=("$SPID")
-  for _ in $(seq 1 100); do
-    PORT=$(sed -n 's#^listening ws://127.0.0.1:\([0-9]*\)/$#\1#p' "$T/serve.out")
-    [ -n "$PORT" ] && return 0
-    sleep 0.05
-  done
-  echo "server did not start:"; cat "$T/serve.err"; exit 1
+  spawn_split 120 "$T/serve.out" "$T/serve.err" "$CHUM" ws serve --listen 127.0.0.1:0 "$@"
+  SPID=$SPAWNED
+  PORT=$(wait_port "$T/serve.out" 5) || die "server did not start:" "$T/serve.err"
+}
+# start_peer OUT PORTFILE CMD...: an independent server that writes its port to PORTFILE;
+# sets PEER_PID and PEER_PORT
+start_peer() {
+  local out=$1 pf=$2
+  shift 2
+  rm -f "$pf"
+  spawn 60 "$out" "$@"
+  PEER_PID=$SPAWNED
+  wait_up_to 5 test -s "$pf"
+  PEER_PORT=$(cat "$pf" 2>/dev/null)
 }
 
 # ---- 1. chum <-> chum echo --------------------------------------------------------------------
@@ -41,7 +33,7 @@ start_server --echo
   head -c 6000 /dev/zero | tr '\0' 'x'; echo
   for i in $(seq 1 200); do echo "line $i"; done
 } > "$T/in.txt"
-timeout -k 10 30 "$CHUM" ws connect "ws://127.0.0.1:$PORT/chum" --metrics "$T/m.json" < "$T/in.txt" > "$T/out.txt" 2> "$T/c.err"
+c ws connect "ws://127.0.0.1:$PORT/chum" --metrics "$T/m.json" < "$T/in.txt" > "$T/out.txt" 2> "$T/c.err"
 rc=$?
 if [ $rc -eq 0 ] && cmp -s "$T/in.txt" "$T/out.txt"; then ok "chum echo: 203 lines (up to 6000 bytes) came back in order"
 else bad "chum echo (rc $rc)"; diff <(head -c 300 "$T/in.txt") <(head -c 300 "$T/out.txt") | head; cat "$T/c.err"; fi
@@ -49,7 +41,7 @@ if grep -q '"messagesSent":203,' "$T/m.json" && grep -q '"messagesReceived":203,
 else bad "metrics: $(cat "$T/m.json" 2>/dev/null)"; fi
 
 # an oversize line is refused loudly by the sender, the rest still goes
-{ echo a; head -c 9000 /dev/zero | tr '\0' 'y'; echo; echo b; } | timeout -k 10 30 "$CHUM" ws connect "ws://127.0.0.1:$PORT/" > "$T/out2.txt" 2> "$T/c2.err"
+{ echo a; head -c 9000 /dev/zero | tr '\0' 'y'; echo; echo b; } | c ws connect "ws://127.0.0.1:$PORT/" > "$T/out2.txt" 2> "$T/c2.err"
 if [ "$(cat "$T/out2.txt")" = "$(printf 'a\nb')" ] && grep -q "too big\|exceeds" "$T/c2.err"; then ok "oversize line refused with a message, others delivered"
 else bad "oversize line: $(cat "$T/c2.err")"; fi
 
@@ -70,7 +62,7 @@ else bad "unreachable server: rc $rc $(cat "$T/c3.err")"; fi
 kill "$SPID"; wait "$SPID" 2>/dev/null
 start_server --persist --dir "$T/srvdir"
 SDIR=$T/node
-printf 'p1\np2\np3\n' | timeout -k 10 30 "$CHUM" --dir "$SDIR" ws connect "ws://127.0.0.1:$PORT/" --persist > /dev/null 2> "$T/p.err"
+printf 'p1\np2\np3\n' | c --dir "$SDIR" ws connect "ws://127.0.0.1:$PORT/" --persist > /dev/null 2> "$T/p.err"
 sleep 0.3
 if [ "$(cat "$T/serve.out" | grep -v '^listening')" = "$(printf 'p1\np2\np3')" ]; then ok "persistent mode delivers p1..p3"
 else bad "persistent mode: $(cat "$T/serve.out")"; fi
@@ -80,10 +72,10 @@ printf 'q1\nq2\n' > "$T/q.txt"
 timeout -s KILL 2 "$CHUM" --dir "$SDIR" ws connect "ws://127.0.0.1:$PORT/" --persist --attempts 0 < "$T/q.txt" > /dev/null 2>&1 &
 wait $! 2>/dev/null
 OLDPORT=$PORT
-timeout -k 10 120 "$CHUM" --dir "$T/srvdir" ws serve --listen "127.0.0.1:$OLDPORT" --persist > "$T/serve.out" 2> "$T/serve.err" &
-SPID=$!; PIDS+=("$SPID")
+spawn_split 120 "$T/serve.out" "$T/serve.err" "$CHUM" --dir "$T/srvdir" ws serve --listen "127.0.0.1:$OLDPORT" --persist
+SPID=$SPAWNED
 sleep 0.3
-timeout -k 10 30 "$CHUM" --dir "$SDIR" ws connect "ws://127.0.0.1:$OLDPORT/" --persist < /dev/null > /dev/null 2> "$T/p2.err"
+c --dir "$SDIR" ws connect "ws://127.0.0.1:$OLDPORT/" --persist < /dev/null > /dev/null 2> "$T/p2.err"
 sleep 0.3
 if [ "$(grep -v '^listening' "$T/serve.out")" = "$(printf 'q1\nq2')" ]; then ok "messages queued by a killed client survive the restart, delivered once"
 else bad "persistence across kill: '$(cat "$T/serve.out")' $(cat "$T/p2.err")"; fi
@@ -100,12 +92,9 @@ else
   else bad "negatives: $(cat "$T/neg.out")"; fi
   kill "$SPID"; wait "$SPID" 2>/dev/null
 
-  rm -f "$T/pyport"
-  timeout -k 10 60 $PEER ws-server "$T/pyport" 3 > "$T/pys.out" 2>&1 &
-  PYS=$!; PIDS+=("$PYS")
-  for _ in $(seq 1 100); do [ -s "$T/pyport" ] && break; sleep 0.05; done
-  printf 'one\ntwo\nthree\n' | timeout -k 10 30 "$CHUM" ws connect "ws://127.0.0.1:$(cat "$T/pyport")/" > "$T/pyc.out" 2> "$T/pyc.err"
-  wait "$PYS"; prc=$?
+  start_peer "$T/pys.out" "$T/pyport" $PEER ws-server "$T/pyport" 3
+  printf 'one\ntwo\nthree\n' | c ws connect "ws://127.0.0.1:$PEER_PORT/" > "$T/pyc.out" 2> "$T/pyc.err"
+  wait "$PEER_PID"; prc=$?
   if [ $prc -eq 0 ] && [ "$(cat "$T/pyc.out")" = "$(printf 'one\ntwo\nthree')" ]; then ok "$(tail -1 "$T/pys.out" | sed 's/^ok - //')"
   else bad "chum client -> python server: rc $prc $(cat "$T/pys.out") $(cat "$T/pyc.err")"; fi
 fi
@@ -115,13 +104,10 @@ if $PEER has-wsproto 2>/dev/null; then
   if timeout -k 10 60 $PEER wsproto-client "$PORT" > "$T/wsp.out" 2>&1; then ok "$(tail -1 "$T/wsp.out" | sed 's/^ok - //')"
   else bad "wsproto client: $(cat "$T/wsp.out")"; fi
   kill "$SPID"; wait "$SPID" 2>/dev/null
-  rm -f "$T/wport"
-  timeout -k 10 60 $PEER wsproto-server "$T/wport" 4 > "$T/wps.out" 2>&1 &
-  WPS=$!; PIDS+=("$WPS")
-  for _ in $(seq 1 100); do [ -s "$T/wport" ] && break; sleep 0.05; done
+  start_peer "$T/wps.out" "$T/wport" $PEER wsproto-server "$T/wport" 4
   { echo "eins"; echo "zwei ✓"; head -c 5000 /dev/zero | tr '\0' 'z'; echo; echo "vier"; } > "$T/wpin.txt"
-  timeout -k 10 30 "$CHUM" ws connect "ws://127.0.0.1:$(cat "$T/wport")/" < "$T/wpin.txt" > "$T/wpc.out" 2> "$T/wpc.err"
-  wait "$WPS"; wrc=$?
+  c ws connect "ws://127.0.0.1:$PEER_PORT/" < "$T/wpin.txt" > "$T/wpc.out" 2> "$T/wpc.err"
+  wait "$PEER_PID"; wrc=$?
   if [ $wrc -eq 0 ] && cmp -s "$T/wpin.txt" "$T/wpc.out"; then ok "$(tail -1 "$T/wps.out" | sed 's/^ok - //')"
   else bad "chum client -> wsproto server: rc $wrc $(cat "$T/wps.out") $(cat "$T/wpc.err")"; fi
 else
@@ -140,12 +126,9 @@ if command -v node > /dev/null && [ -f "$NODE_MODULES/ws/package.json" ]; then
   if NODE_PATH="$NODE_MODULES" timeout -k 10 60 node "$NODE_PEER" client "ws://127.0.0.1:$PORT/node" > "$T/nc.out" 2>&1; then ok "$(tail -1 "$T/nc.out" | sed 's/^ok - //')"
   else bad "node client: $(cat "$T/nc.out")"; fi
   kill "$SPID"; wait "$SPID" 2>/dev/null
-  rm -f "$T/nport"
-  NODE_PATH="$NODE_MODULES" timeout -k 10 60 node "$NODE_PEER" server "$T/nport" 3 > "$T/ns.out" 2>&1 &
-  NS=$!; PIDS+=("$NS")
-  for _ in $(seq 1 100); do [ -s "$T/nport" ] && break; sleep 0.05; done
-  printf 'uno\ndos\ntres\n' | timeout -k 10 30 "$CHUM" ws connect "ws://127.0.0.1:$(cat "$T/nport")/" > "$T/nsc.out" 2> "$T/nsc.err"
-  wait "$NS"; nrc=$?
+  start_peer "$T/ns.out" "$T/nport" env NODE_PATH="$NODE_MODULES" node "$NODE_PEER" server "$T/nport" 3
+  printf 'uno\ndos\ntres\n' | c ws connect "ws://127.0.0.1:$PEER_PORT/" > "$T/nsc.out" 2> "$T/nsc.err"
+  wait "$PEER_PID"; nrc=$?
   if [ $nrc -eq 0 ] && [ "$(cat "$T/nsc.out")" = "$(printf 'uno\ndos\ntres')" ]; then ok "$(tail -1 "$T/ns.out" | sed 's/^ok - //')"
   else bad "chum client -> node server: rc $nrc $(cat "$T/ns.out") $(cat "$T/nsc.err")"; fi
 else
@@ -157,15 +140,13 @@ if $PEER has-websockets 2>/dev/null && command -v openssl > /dev/null; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
     -subj /CN=localhost -addext subjectAltName=DNS:localhost \
     -keyout "$T/key.pem" -out "$T/cert.pem" > /dev/null 2>&1
-  rm -f "$T/tport"
-  timeout -k 10 60 $PEER wss-server "$T/tport" "$T/cert.pem" "$T/key.pem" > "$T/tls.out" 2>&1 &
-  TS=$!; PIDS+=("$TS")
-  for _ in $(seq 1 100); do [ -s "$T/tport" ] && break; sleep 0.05; done
-  TPORT=$(cat "$T/tport")
-  printf 'secret 1\nsecret 2\n' | timeout -k 10 30 "$CHUM" ws connect "wss://localhost:$TPORT/" --ca "$T/cert.pem" > "$T/tc.out" 2> "$T/tc.err"
+  start_peer "$T/tls.out" "$T/tport" $PEER wss-server "$T/tport" "$T/cert.pem" "$T/key.pem"
+  TS=$PEER_PID
+  TPORT=$PEER_PORT
+  printf 'secret 1\nsecret 2\n' | c ws connect "wss://localhost:$TPORT/" --ca "$T/cert.pem" > "$T/tc.out" 2> "$T/tc.err"
   if [ "$(cat "$T/tc.out")" = "$(printf 'secret 1\nsecret 2')" ]; then ok "wss:// echo through TLS (mbedTLS client, Python ssl server)"
   else bad "wss echo: $(cat "$T/tc.err")"; fi
-  timeout -k 10 30 "$CHUM" ws connect "wss://localhost:$TPORT/" --attempts 1 < /dev/null > /dev/null 2> "$T/tc2.err"; rc=$?
+  c ws connect "wss://localhost:$TPORT/" --attempts 1 < /dev/null > /dev/null 2> "$T/tc2.err"; rc=$?
   if [ $rc -eq 1 ] && grep -q "certificate" "$T/tc2.err"; then ok "wss:// with an untrusted certificate is refused"
   else bad "untrusted certificate: rc $rc $(cat "$T/tc2.err")"; fi
   kill "$TS" 2>/dev/null; wait "$TS" 2>/dev/null
@@ -173,13 +154,9 @@ else
   echo "skip - wss:// test needs python3-websockets and openssl"
 fi
 
-rm -f "$T/mport"
-timeout -k 10 30 $PEER masked-server "$T/mport" > "$T/ms.out" 2>&1 &
-MS=$!; PIDS+=("$MS")
-for _ in $(seq 1 100); do [ -s "$T/mport" ] && break; sleep 0.05; done
-timeout -k 10 20 "$CHUM" ws connect "ws://127.0.0.1:$(cat "$T/mport")/" --attempts 1 < /dev/null > /dev/null 2>&1
-wait "$MS"; mrc=$?
+start_peer "$T/ms.out" "$T/mport" $PEER masked-server "$T/mport"
+timeout -k 10 20 "$CHUM" ws connect "ws://127.0.0.1:$PEER_PORT/" --attempts 1 < /dev/null > /dev/null 2>&1
+wait "$PEER_PID"; mrc=$?
 if [ $mrc -eq 0 ]; then ok "$(tail -1 "$T/ms.out" | sed 's/^ok - //')"; else bad "masked server frame: $(cat "$T/ms.out")"; fi
 
-echo "$pass passed, $fails failed"
-[ $fails -eq 0 ]
+finish

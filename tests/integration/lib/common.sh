@@ -15,6 +15,7 @@
 #                          before T is removed (e.g. to delete network namespaces)
 #   spawn SECS OUT CMD...  run CMD in the background bounded by `timeout -k 2 SECS`, stdout and
 #                          stderr to the file OUT; its PID is added to PIDS and left in SPAWNED
+#   spawn_split SECS OUT ERR CMD...  the same with stderr to the file ERR
 #   c ARGS...              run "$CHUM" ARGS in the foreground bounded by `timeout -k 2
 #                          ${C_TIMEOUT:-30}` (a test may set C_TIMEOUT)
 #
@@ -85,6 +86,15 @@ spawn() {
   shift 2
   : > "$out" # empty at once: a waiter never reads what an earlier process left there
   timeout -k 2 "$secs" "$@" > "$out" 2>&1 &
+  SPAWNED=$!
+  PIDS+=("$SPAWNED")
+}
+spawn_split() {
+  local secs=$1 out=$2 err=$3
+  shift 3
+  : > "$out"
+  : > "$err"
+  timeout -k 2 "$secs" "$@" > "$out" 2> "$err" &
   SPAWNED=$!
   PIDS+=("$SPAWNED")
 }
