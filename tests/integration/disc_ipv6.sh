@@ -7,82 +7,30 @@
 #  2. the IPv4 mDNS socket runs too but finds nothing (no IPv4 addresses);
 #  3. a SIGTERMed node's goodbyes (over IPv6) remove it from the others at once.
 # Skips (exit 77) without root, `ip netns` or IPv6.
-set -u
-CHUM=${CHUM:?CHUM must point at the chum binary}
-[ "$(id -u)" = 0 ] || { echo "skip: needs root for network namespaces"; exit 77; }
-command -v ip >/dev/null && ip netns list >/dev/null 2>&1 || { echo "skip: no 'ip netns'"; exit 77; }
-command -v python3 >/dev/null || { echo "skip: needs python3"; exit 77; }
-[ -e /proc/net/if_inet6 ] || { echo "skip: no IPv6 in this kernel"; exit 77; }
-
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/netns.sh"
+netns_require
+[ -e /proc/net/if_inet6 ] || skip "no IPv6 in this kernel"
+tmp_setup
 tag=c6$$
-br=${tag}br
-tmp=$(mktemp -d)
-cleanup() {
-  for i in 1 2 3; do ip netns pids "${tag}n$i" 2>/dev/null | xargs -r kill -9 2>/dev/null; done
-  wait 2>/dev/null
-  for i in 1 2 3; do ip netns del "${tag}n$i" 2>/dev/null; done
-  ip netns del "$br" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-fail() { echo "FAIL: $*"; for i in 1 2 3; do echo "--- node $i log"; tail -n 20 "$tmp/log$i" 2>/dev/null; done; exit 1; }
+netns_star "$tag" 3 fd79::
+netns_init_nodes 3 0200000001
 
-ip netns add "$br" || { echo "skip: cannot create a network namespace"; exit 77; }
-ip -n "$br" link add br0 type bridge || { echo "skip: no bridge support"; exit 77; }
-# no MLD snooping: the bridge floods ff02::fb like any link-local multicast
-ip -n "$br" link set br0 type bridge mcast_snooping 0 2>/dev/null
-ip -n "$br" link set br0 up
-for i in 1 2 3; do
-  ns=${tag}n$i
-  ip netns add "$ns"
-  # no duplicate address detection: addresses are usable at once (no tentative phase)
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 \
-    >/dev/null 2>&1 || { echo "skip: no IPv6 in the namespace"; exit 77; }
-  ip -n "$ns" link add eth0 type veth peer name "${tag}b$i" netns "$br" ||
-    { echo "skip: no veth support"; exit 77; }
-  ip -n "$ns" -6 addr add "fd79::$i/64" dev eth0 nodad || { echo "skip: cannot add an IPv6 address"; exit 77; }
-  ip -n "$ns" link set eth0 up
-  ip -n "$ns" link set lo up
-  ip -n "$br" link set "${tag}b$i" master br0
-  ip -n "$br" link set "${tag}b$i" up
-  "$CHUM" --dir "$tmp/n$i" init --email "node$i@example.org" --instance "node $i" \
-    --hwid "0200000001$(printf %02x "$i")" >/dev/null || fail "chum init $i"
-done
-
-python3 - "$CHUM" "$tmp" "$tag" <<'EOF2' && exit 0
+python3 -B - "$CHUM" "$T" "$tag" "$LIB_DIR" <<'EOF2' && exit 0
 import json, signal, subprocess, sys, time
 chum, tmp, tag = sys.argv[1:4]
-procs = {}
-I = {i: json.load(open(f"{tmp}/n{i}/node.json"))["instanceId"] for i in (1, 2, 3)}
-def now(): return time.monotonic()
-def fail(msg):
-    print("FAIL:", msg)
-    for i in (1, 2, 3):
-        print(f"--- node {i} log")
-        try: print("".join(open(f"{tmp}/log{i}").readlines()[-20:]))
-        except OSError: pass
-    for p in procs.values(): p.kill()
-    sys.exit(1)
-def start(i, secs):
-    out = open(f"{tmp}/out{i}", "w"); log = open(f"{tmp}/log{i}", "a")
-    procs[i] = subprocess.Popen(["ip", "netns", "exec", f"{tag}n{i}", chum, "--dir", f"{tmp}/n{i}", "-v",
-                                 "discover", "--iface", "eth0", "--duration", str(secs), "--json",
-                                 "--no-presence"], stdout=out, stderr=log)
-def snap(i):
-    try: return json.load(open(f"{tmp}/n{i}/peers.json"))
-    except (OSError, ValueError): return None
+sys.path.insert(0, sys.argv[4])
+from netns_nodes import procs, now, load, fail, wait_until, instance_ids, setup, start_discover
+setup(chum, tmp, tag, log_lines=20, poll=0.05)
+I = instance_ids()
+def start(i, secs): start_discover(i, secs, "--no-presence")
+def snap(i): return load(f"{tmp}/n{i}/peers.json")
 def path(i, j):
     s = snap(i)
     for p in (s or {}).get("peers", []):
         if p["inst"] == I[j]:
             for x in p["paths"]:
                 if x["source"] == "mdns": return x
-    return None
-def wait_until(limit, cond):
-    t0 = now()
-    while now() - t0 < limit:
-        if cond(): return now() - t0
-        time.sleep(0.05)
     return None
 
 t0 = now()

@@ -9,70 +9,24 @@
 #  4. chum peers / chum topology read the snapshot; a clean stop removes the peer at once;
 #  5. every pair has a round-trip time (UDP echo probes) within a few seconds.
 # Skips (exit 77) without root or `ip netns`.
-set -u
-CHUM=${CHUM:?CHUM must point at the chum binary}
-[ "$(id -u)" = 0 ] || { echo "skip: needs root for network namespaces"; exit 77; }
-command -v ip >/dev/null && ip netns list >/dev/null 2>&1 || { echo "skip: no 'ip netns'"; exit 77; }
-command -v python3 >/dev/null || { echo "skip: needs python3"; exit 77; }
-
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/netns.sh"
+netns_require
+tmp_setup
 tag=cd$$
-br=${tag}br
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  for i in 1 2 3; do ip netns del "${tag}n$i" 2>/dev/null; done
-  ip netns del "$br" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-fail() { echo "FAIL: $*"; for i in 1 2 3; do echo "--- node $i log"; tail -n 20 "$tmp/log$i" 2>/dev/null; done; exit 1; }
-
-ip netns add "$br" || { echo "skip: cannot create a network namespace"; exit 77; }
-ip -n "$br" link add br0 type bridge || { echo "skip: no bridge support"; exit 77; }
-ip -n "$br" link set br0 up
-for i in 1 2 3; do
-  ns=${tag}n$i
-  ip netns add "$ns"
-  # created inside the namespaces: no interface ever appears in the root namespace (where it
-  # could disturb other tests, e.g. one picking "the first interface with a MAC")
-  ip -n "$ns" link add eth0 type veth peer name "${tag}b$i" netns "$br" ||
-    { echo "skip: no veth support"; exit 77; }
-  ip -n "$ns" addr add "10.77.0.$i/24" dev eth0
-  ip -n "$ns" link set eth0 up
-  ip -n "$ns" link set lo up
-  ip -n "$br" link set "${tag}b$i" master br0
-  ip -n "$br" link set "${tag}b$i" up
-  "$CHUM" --dir "$tmp/n$i" init --email "node$i@example.org" --instance "node $i" \
-    --hwid "0200000000$(printf %02x "$i")" >/dev/null || fail "chum init $i"
-done
+netns_star "$tag" 3 10.77.0
+netns_init_nodes 3 0200000000
 
 # The checks run in one Python process: starting python per poll is far too slow on a
 # loaded machine. It starts and stops the nodes with `ip netns exec` and polls the snapshots.
-python3 - "$CHUM" "$tmp" "$tag" <<'EOF2' && exit 0
+python3 -B - "$CHUM" "$T" "$tag" "$LIB_DIR" <<'EOF2' && exit 0
 import json, os, signal, subprocess, sys, time
 chum, tmp, tag = sys.argv[1:4]
-procs = {}
-def inst(i): return json.load(open(f"{tmp}/n{i}/node.json"))["instanceId"]
-I = {i: inst(i) for i in (1, 2, 3)}
-def now(): return time.monotonic()
-def fail(msg):
-    print("FAIL:", msg)
-    for i in (1, 2, 3):
-        print(f"--- node {i} log")
-        try: print("".join(open(f"{tmp}/log{i}").readlines()[-20:]))
-        except OSError: pass
-    for p in procs.values(): p.kill()
-    sys.exit(1)
-def start(i, secs, *extra):
-    out = open(f"{tmp}/out{i}", "w"); log = open(f"{tmp}/log{i}", "a")
-    procs[i] = subprocess.Popen(["ip", "netns", "exec", f"{tag}n{i}", chum, "--dir", f"{tmp}/n{i}", "-v",
-                                 "discover", "--iface", "eth0", "--duration", str(secs), "--json", *extra],
-                                stdout=out, stderr=log)
-def snap(i):
-    try: return json.load(open(f"{tmp}/n{i}/peers.json"))
-    except (OSError, ValueError): return None
+sys.path.insert(0, sys.argv[4])
+from netns_nodes import procs, now, load, fail, wait_until, instance_ids, setup, start_discover as start
+setup(chum, tmp, tag, log_lines=20, poll=0.02)
+I = instance_ids()
+def snap(i): return load(f"{tmp}/n{i}/peers.json")
 def sees(i, j, src="any"):
     s = snap(i)
     if not s: return False
@@ -80,12 +34,6 @@ def sees(i, j, src="any"):
         if p["inst"] == I[j]:
             return src == "any" or any(x["source"] == src for x in p["paths"])
     return False
-def wait_until(limit, cond):
-    t0 = now()
-    while now() - t0 < limit:
-        if cond(): return now() - t0
-        time.sleep(0.02)
-    return None
 
 # 1. Node 3 runs UDP presence only, so that its entry expires on the 15 s UDP expiry (an mDNS
 #    path lives for the SRV TTL of 120 s, RFC 6762: too long for a test).

@@ -10,76 +10,37 @@
 #  2. a SIGKILLed node that restarts announces itself with a higher boot counter and is
 #     reconnected at once (well before the loop's 5-10 s re-dial), again without duplicates.
 # Skips (exit 77) without root or `ip netns`.
-set -u
-CHUM=${CHUM:?CHUM must point at the chum binary}
-[ "$(id -u)" = 0 ] || { echo "skip: needs root for network namespaces"; exit 77; }
-command -v ip >/dev/null && ip netns list >/dev/null 2>&1 || { echo "skip: no 'ip netns'"; exit 77; }
-command -v python3 >/dev/null || { echo "skip: needs python3"; exit 77; }
-
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/netns.sh"
+netns_require
+tmp_setup
 tag=cr$$
-br=${tag}br
-tmp=$(mktemp -d)
-cleanup() {
-  for i in 1 2 3; do ip netns pids "${tag}n$i" 2>/dev/null | xargs -r kill -9 2>/dev/null; done
-  wait 2>/dev/null
-  for i in 1 2 3; do ip netns del "${tag}n$i" 2>/dev/null; done
-  ip netns del "$br" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-fail() { echo "FAIL: $*"; for i in 1 2 3; do echo "--- node $i log"; tail -n 30 "$tmp/log$i" 2>/dev/null; done; exit 1; }
-
-ip netns add "$br" || { echo "skip: cannot create a network namespace"; exit 77; }
-ip -n "$br" link add br0 type bridge || { echo "skip: no bridge support"; exit 77; }
-ip -n "$br" link set br0 up
-for i in 1 2 3; do
-  ns=${tag}n$i
-  ip netns add "$ns"
-  ip -n "$ns" link add eth0 type veth peer name "${tag}b$i" netns "$br" ||
-    { echo "skip: no veth support"; exit 77; }
-  ip -n "$ns" addr add "10.79.0.$i/24" dev eth0
-  ip -n "$ns" link set eth0 up
-  ip -n "$ns" link set lo up
-  ip -n "$br" link set "${tag}b$i" master br0
-  ip -n "$br" link set "${tag}b$i" up
-  "$CHUM" --dir "$tmp/n$i" init --email "node$i@example.org" --instance "node $i" \
-    --hwid "0200000002$(printf %02x "$i")" >/dev/null || fail "chum init $i"
-  "$CHUM" --dir "$tmp/n$i" id --json >"$tmp/id$i.json" || fail "chum id $i"
-done
+netns_star "$tag" 3 10.79.0
+netns_init_nodes 3 0200000002
 for i in 1 2 3; do
   for j in 1 2 3; do
     [ "$i" = "$j" ] && continue
-    "$CHUM" --dir "$tmp/n$i" peer add "$tmp/id$j.json" >/dev/null || fail "peer add $j to $i"
+    "$CHUM" --dir "$T/n$i" peer add "$T/id$j.json" >/dev/null || die "peer add $j to $i"
   done
 done
 # node 1 does not trust node 3 (chum peer untrust): it never dials it; node 3 dials node 1
-p3=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["personId"])' "$tmp/id3.json")
-"$CHUM" --dir "$tmp/n1" peer untrust "$p3" >/dev/null || fail "peer untrust"
+p3=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["personId"])' "$T/id3.json")
+"$CHUM" --dir "$T/n1" peer untrust "$p3" >/dev/null || die "peer untrust"
 
-python3 - "$CHUM" "$tmp" "$tag" <<'EOF2' && exit 0
+python3 -B - "$CHUM" "$T" "$tag" "$LIB_DIR" <<'EOF2' && exit 0
 import json, os, signal, subprocess, sys, time
 chum, tmp, tag = sys.argv[1:4]
-procs = {}
+sys.path.insert(0, sys.argv[4])
+from netns_nodes import procs, now, load, fail, wait_until, instance_ids, setup
 N = (1, 2, 3)
-I = {i: json.load(open(f"{tmp}/n{i}/node.json"))["instanceId"] for i in N}
+setup(chum, tmp, tag, N, log_lines=40, poll=0.1)
+I = instance_ids()
 P = {i: json.load(open(f"{tmp}/id{i}.json"))["personId"] for i in N}
-def now(): return time.monotonic()
-def fail(msg):
-    print("FAIL:", msg)
-    for i in N:
-        print(f"--- node {i} log")
-        try: print("".join(open(f"{tmp}/log{i}").readlines()[-40:]))
-        except OSError: pass
-    for p in procs.values(): p.kill()
-    sys.exit(1)
 def start(i):
     procs[i] = subprocess.Popen(["ip", "netns", "exec", f"{tag}n{i}", chum, "--dir", f"{tmp}/n{i}", "-v",
                                  "run", "--listen", "0.0.0.0:8765", "--discover", "eth0",
                                  "--no-status", "--log", f"{tmp}/log{i}"],
                                 stdout=subprocess.DEVNULL, stderr=open(f"{tmp}/err{i}", "a"))
-def load(path):
-    try: return json.load(open(path))
-    except (OSError, ValueError): return None
 def sessions(i):  # ready sessions per remote person (from run-status.json)
     s = load(f"{tmp}/n{i}/run-status.json")
     out = {}
@@ -92,12 +53,6 @@ def connected(i, j):  # i's peer table shows j connected
     return any(p["inst"] == I[j] and p["state"] == "connected" for p in (s or {}).get("peers", []))
 def all_up(nodes):
     return all(connected(a, b) for a in nodes for b in nodes if a != b)
-def wait_until(limit, cond):
-    t0 = now()
-    while now() - t0 < limit:
-        if cond(): return now() - t0
-        time.sleep(0.1)
-    return None
 
 t0 = now()
 for i in N: start(i)
