@@ -106,6 +106,42 @@ static int parse(cli_ctx *ctx, int argc, char **argv, const char *usage, const c
   return cli_parse(ctx, &spec, argc, argv, &o->args);
 }
 
+/* The recipes (load_recipes) and the input (FILE or standard input, malloc'd into *in) of
+ * encode, decode and hash. On failure nothing is left to free. */
+static int load_input(const cli_ctx *ctx, const obj_args *o, chum_recipes **r, char **in,
+                      size_t *len) {
+  int rc = load_recipes(ctx, o->recipes, r);
+  if (rc != CLI_OK) return rc;
+  rc = cli_read_input(o->args.n ? o->args.v[0] : NULL, OBJ_INPUT_MAX, false, in, len);
+  if (rc != CLI_OK) {
+    chum_recipes_free(*r);
+    *r = NULL;
+  }
+  return rc;
+}
+
+/* Strict check of microdata |md| (spec/objects.md §11): its type (*t, *tl), whether it is an ID
+ * object, and whether it is an object of a versioned type (it has an ID hash). Returns the
+ * check's chum_err (0: valid), the reason in *err. */
+static int check_microdata(const chum_recipes *r, const char *md, size_t md_len, const char **t,
+                           size_t *tl, int *is_id, bool *versioned, chum_object_error *err) {
+  *t = "";
+  *tl = 0;
+  *is_id = 0;
+  chum_object_type(md, md_len, t, tl, is_id);
+  memset(err, 0, sizeof *err);
+  int e = chum_object_validate(r, md, md_len, *is_id ? CHUM_OBJ_ID : 0, err);
+  const chum_recipe *rec = e == 0 && !*is_id ? chum_recipes_find(r, *t, *tl) : NULL;
+  *versioned = rec && chum_recipe_is_versioned(rec);
+  return e;
+}
+
+/* The "idHash" value of --json output: "HASH", or null when there is none (unversioned). */
+static void print_id_hash_json(const char *idh) {
+  if (idh[0]) printf("\"%s\"", idh);
+  else printf("null");
+}
+
 static int obj_encode(cli_ctx *ctx, int argc, char **argv) {
   obj_args o;
   int rc = parse(ctx, argc, argv, "chum obj encode [FILE] [--recipes FILE] [--id] [--quirks] [--json]",
@@ -116,12 +152,11 @@ static int obj_encode(cli_ctx *ctx, int argc, char **argv) {
                  json_form, true, &o);
   if (rc != CLI_CONTINUE) return rc;
   chum_recipes *r = NULL;
-  rc = load_recipes(ctx, o.recipes, &r);
-  if (rc != CLI_OK) return rc;
   char *in = NULL, *md = NULL;
   size_t len = 0, md_len = 0;
-  rc = cli_read_input(o.args.n ? o.args.v[0] : NULL, OBJ_INPUT_MAX, false, &in, &len);
-  if (rc == CLI_OK) rc = encode(r, in, len, (o.id ? CHUM_OBJ_ID : 0) | (o.quirks ? CHUM_OBJ_QUIRKS : 0), &md,
+  rc = load_input(ctx, &o, &r, &in, &len);
+  if (rc != CLI_OK) return rc;
+  rc = encode(r, in, len, (o.id ? CHUM_OBJ_ID : 0) | (o.quirks ? CHUM_OBJ_QUIRKS : 0), &md,
                                   &md_len);
   if (rc == CLI_OK) {
     if (ctx->json) {
@@ -132,8 +167,8 @@ static int obj_encode(cli_ctx *ctx, int argc, char **argv) {
       printf("{\"microdata\":");
       cli_json_string(md);
       printf(",\"hash\":\"%s\",\"idHash\":", h);
-      if (idh[0]) printf("\"%s\"}\n", idh);
-      else printf("null}\n");
+      print_id_hash_json(idh);
+      printf("}\n");
     } else {
       cli_write_exact(ctx, md, md_len);
     }
@@ -154,33 +189,30 @@ static int obj_decode(cli_ctx *ctx, int argc, char **argv) {
                  json_form, false, &o);
   if (rc != CLI_CONTINUE) return rc;
   chum_recipes *r = NULL;
-  rc = load_recipes(ctx, o.recipes, &r);
-  if (rc != CLI_OK) return rc;
   char *in = NULL;
   size_t len = 0;
-  rc = cli_read_input(o.args.n ? o.args.v[0] : NULL, OBJ_INPUT_MAX, false, &in, &len);
-  if (rc == CLI_OK) {
-    int is_id = 0;
-    const char *t;
-    size_t tl;
-    chum_object_type(in, len, &t, &tl, &is_id);
-    size_t cap = len * 4 + 4096;
-    char *out = malloc(cap);
-    size_t out_len = 0;
-    chum_object_error err;
-    memset(&err, 0, sizeof err);
-    int e = out ? chum_object_decode(r, in, len, is_id ? CHUM_OBJ_ID : 0, out, cap, &out_len, &err)
-                : CHUM_ERR_NOMEM;
-    if (e) {
-      cli_object_error("not valid microdata", e, &err);
-      newline_hint(in, len);
-      rc = CLI_RUNTIME;
-    } else {
-      fwrite(out, 1, out_len, stdout);
-      putchar('\n');
-    }
-    free(out);
+  rc = load_input(ctx, &o, &r, &in, &len);
+  if (rc != CLI_OK) return rc;
+  int is_id = 0;
+  const char *t;
+  size_t tl;
+  chum_object_type(in, len, &t, &tl, &is_id);
+  size_t cap = len * 4 + 4096;
+  char *out = malloc(cap);
+  size_t out_len = 0;
+  chum_object_error err;
+  memset(&err, 0, sizeof err);
+  int e = out ? chum_object_decode(r, in, len, is_id ? CHUM_OBJ_ID : 0, out, cap, &out_len, &err)
+              : CHUM_ERR_NOMEM;
+  if (e) {
+    cli_object_error("not valid microdata", e, &err);
+    newline_hint(in, len);
+    rc = CLI_RUNTIME;
+  } else {
+    fwrite(out, 1, out_len, stdout);
+    putchar('\n');
   }
+  free(out);
   free(in);
   chum_recipes_free(r);
   return rc;
@@ -195,25 +227,20 @@ static int obj_hash(cli_ctx *ctx, int argc, char **argv) {
                  json_form, false, &o);
   if (rc != CLI_CONTINUE) return rc;
   chum_recipes *r = NULL;
-  rc = load_recipes(ctx, o.recipes, &r);
-  if (rc != CLI_OK) return rc;
   char *in = NULL, *md = NULL;
   size_t len = 0, md_len = 0;
-  rc = cli_read_input(o.args.n ? o.args.v[0] : NULL, OBJ_INPUT_MAX, false, &in, &len);
-  if (rc == CLI_OK) rc = to_microdata(r, in, len, &md, &md_len);
+  rc = load_input(ctx, &o, &r, &in, &len);
+  if (rc != CLI_OK) return rc;
+  rc = to_microdata(r, in, len, &md, &md_len);
   if (rc == CLI_OK) {
-    int is_id = 0;
-    const char *t = "";
-    size_t tl = 0;
-    chum_object_type(md, md_len, &t, &tl, &is_id);
+    int is_id;
+    const char *t;
+    size_t tl;
+    bool versioned;
     chum_object_error err;
-    memset(&err, 0, sizeof err);
     char h[65], idh[65] = "";
-    int e = chum_object_validate(r, md, md_len, is_id ? CHUM_OBJ_ID : 0, &err);
-    if (e == 0 && !is_id) {
-      const chum_recipe *rc1 = chum_recipes_find(r, t, tl);
-      if (rc1 && chum_recipe_is_versioned(rc1)) e = chum_object_id_hash(r, md, md_len, idh, &err);
-    }
+    int e = check_microdata(r, md, md_len, &t, &tl, &is_id, &versioned, &err);
+    if (e == 0 && versioned) e = chum_object_id_hash(r, md, md_len, idh, &err);
     if (e) {
       cli_object_error("not valid microdata", e, &err);
       newline_hint(md, md_len);
@@ -223,8 +250,8 @@ static int obj_hash(cli_ctx *ctx, int argc, char **argv) {
       if (is_id) memcpy(idh, h, 65);
       if (ctx->json) {
         printf("{\"type\":\"%.*s\",\"hash\":\"%s\",\"idHash\":", (int)tl, t, h);
-        if (idh[0]) printf("\"%s\"}\n", idh);
-        else printf("null}\n");
+        print_id_hash_json(idh);
+        printf("}\n");
       } else {
         printf("hash    %s\n", h);
         if (idh[0]) printf("idHash  %s\n", idh);
@@ -262,18 +289,15 @@ static int obj_store(cli_ctx *ctx, int argc, char **argv) {
   rc = cli_read_input(o.args.n ? o.args.v[0] : NULL, OBJ_INPUT_MAX, false, &in, &len);
   if (rc == CLI_OK) rc = to_microdata(r, in, len, &md, &md_len);
   if (rc == CLI_OK) {
-    int is_id = 0;
-    const char *t = "";
-    size_t tl = 0;
-    chum_object_type(md, md_len, &t, &tl, &is_id);
-    const chum_recipe *rc1 = chum_recipes_find(r, t, tl);
+    int is_id;
+    const char *t;
+    size_t tl;
+    bool versioned;
     char h[65] = "", idh[65] = "";
     chum_store_head head;
     memset(&head, 0, sizeof head);
     chum_object_error err;
-    memset(&err, 0, sizeof err);
-    int e = chum_object_validate(r, md, md_len, is_id ? CHUM_OBJ_ID : 0, &err);
-    bool versioned = e == 0 && !is_id && rc1 && chum_recipe_is_versioned(rc1);
+    int e = check_microdata(r, md, md_len, &t, &tl, &is_id, &versioned, &err);
     if (e) {
       cli_object_error("not stored: not valid microdata", e, &err);
       newline_hint(md, md_len);
@@ -290,8 +314,7 @@ static int obj_store(cli_ctx *ctx, int argc, char **argv) {
       rc = CLI_RUNTIME;
     } else if (ctx->json) {
       printf("{\"type\":\"%.*s\",\"hash\":\"%s\",\"idHash\":", (int)tl, t, h);
-      if (idh[0]) printf("\"%s\"", idh);
-      else printf("null");
+      print_id_hash_json(idh);
       if (versioned) printf(",\"versionNode\":\"%s\",\"depth\":%llu", head.node,
                             (unsigned long long)head.depth);
       printf("}\n");
