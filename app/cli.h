@@ -112,6 +112,10 @@ void cli_print_help(const cli_spec *spec, FILE *out);
  * -v: info, -vv: debug). */
 void cli_apply_verbosity(const cli_ctx *ctx);
 
+/* Whether a node exists in ctx->dir (app/node_load.c). If not, prints why (no node, or not a
+ * directory) and what to do, and returns CLI_RUNTIME; CLI_OK otherwise. */
+int cli_node_check(const cli_ctx *ctx);
+
 /* Load the node of ctx->dir (app/node_load.c). On failure prints why and what to do, and
  * returns CLI_RUNTIME; CLI_OK on success. */
 int cli_load_node(const cli_ctx *ctx, chum_node_identity *id);

@@ -22,14 +22,9 @@ int cmd_cat(cli_ctx *ctx, int argc, char **argv) {
   rc = cli_hash_arg(args.v[0], "hash", hash);
   if (rc != CLI_OK) return rc;
   chum_store *st = NULL;
-  rc = cli_open_store(ctx, &st);
-  if (rc != CLI_OK) return rc;
   chum_store_kind kind;
-  if (!cli_find_hash(st, hash, &kind)) {
-    chum_store_close(st);
-    cli_error("'chum ls' lists what is stored", "%s is not in the store", hash);
-    return CLI_RUNTIME;
-  }
+  rc = cli_open_store_find(ctx, hash, &st, &kind);
+  if (rc != CLI_OK) return rc;
   chum_store_close(st);
   if (kind == CHUM_STORE_BLOB || kind == CHUM_STORE_CLOB) {
     char get[] = "get";

@@ -58,14 +58,9 @@ int cmd_get(cli_ctx *ctx, int argc, char **argv) {
     return CLI_USAGE;
   }
   chum_store *st = NULL;
-  rc = cli_open_store(ctx, &st);
-  if (rc != CLI_OK) return rc;
   chum_store_kind kind;
-  if (!cli_find_hash(st, hash, &kind)) {
-    chum_store_close(st);
-    cli_error("'chum ls' lists what is stored", "%s is not in the store", hash);
-    return CLI_RUNTIME;
-  }
+  rc = cli_open_store_find(ctx, hash, &st, &kind);
+  if (rc != CLI_OK) return rc;
   uint64_t size = 0;
   chum_store_size(st, kind, hash, &size);
   cli_progress p;

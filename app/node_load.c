@@ -3,7 +3,7 @@
 
 #include "chum/err.h"
 
-int cli_load_node(const cli_ctx *ctx, chum_node_identity *id) {
+int cli_node_check(const cli_ctx *ctx) {
   if (!chum_node_exists(ctx->dir)) {
     if (chum_port_exists(ctx->dir) && !chum_port_is_dir(ctx->dir))
       cli_error("choose the node directory with --dir DIR", "%s is not a directory", ctx->dir);
@@ -12,6 +12,11 @@ int cli_load_node(const cli_ctx *ctx, chum_node_identity *id) {
                 "no node in %s", ctx->dir);
     return CLI_RUNTIME;
   }
+  return CLI_OK;
+}
+
+int cli_load_node(const cli_ctx *ctx, chum_node_identity *id) {
+  if (cli_node_check(ctx) != CLI_OK) return CLI_RUNTIME;
   int rc = chum_node_load(ctx->dir, id);
   if (rc != 0) {
     cli_error(rc == CHUM_ERR_INTEGRITY

@@ -16,18 +16,24 @@
 
 int cli_open_store(const cli_ctx *ctx, chum_store **st) {
   *st = NULL;
-  if (!chum_node_exists(ctx->dir)) {
-    if (chum_port_exists(ctx->dir) && !chum_port_is_dir(ctx->dir))
-      cli_error("choose the node directory with --dir DIR", "%s is not a directory", ctx->dir);
-    else
-      cli_error("create one with 'chum init --email you@example.org', or choose it with --dir DIR",
-                "no node in %s", ctx->dir);
-    return CLI_RUNTIME;
-  }
+  if (cli_node_check(ctx) != CLI_OK) return CLI_RUNTIME;
   int rc = chum_store_open_flags(st, ctx->dir, CHUM_STORE_SHARED);
   if (rc) {
     cli_error("check the directory's permissions and free space",
               "cannot open the store in %s: %s", ctx->dir, chum_strerror(rc));
+    return CLI_RUNTIME;
+  }
+  return CLI_OK;
+}
+
+int cli_open_store_find(const cli_ctx *ctx, const char *hash, chum_store **st,
+                        chum_store_kind *kind) {
+  int rc = cli_open_store(ctx, st);
+  if (rc != CLI_OK) return rc;
+  if (!cli_find_hash(*st, hash, kind)) {
+    chum_store_close(*st);
+    *st = NULL;
+    cli_error("'chum ls' lists what is stored", "%s is not in the store", hash);
     return CLI_RUNTIME;
   }
   return CLI_OK;

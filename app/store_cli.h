@@ -17,6 +17,11 @@
  * why and what to do and returns CLI_RUNTIME; CLI_OK on success. */
 int cli_open_store(const cli_ctx *ctx, chum_store **st);
 
+/* Open the store (cli_open_store) and find |hash| in it (cli_find_hash): *kind is where it is
+ * stored. If it is nowhere, prints so, closes the store and returns CLI_RUNTIME. */
+int cli_open_store_find(const cli_ctx *ctx, const char *hash, chum_store **st,
+                        chum_store_kind *kind);
+
 /* Both the store and the node's recipes (cli_load_recipes). Frees both on failure. */
 int cli_open_store_recipes(const cli_ctx *ctx, chum_store **st, chum_recipes **r);
 
