@@ -1028,6 +1028,30 @@ static void lan_run(lan *l, uint64_t until) {
   }
 }
 
+/* A LAN of |n| nodes (none started) with the identities make_identity(seed + i) and, unless
+ * |subnet| is negative, the IPv4 addresses 10.9.<subnet>.<i + 1>. */
+static void lan_init(lan *l, size_t n, int seed, int subnet) {
+  memset(l, 0, sizeof *l);
+  l->n = n;
+  for (size_t i = 0; i < n; i++) {
+    make_identity(seed + (int)i, &l->id[i]);
+    if (subnet < 0) continue;
+    char a[32];
+    snprintf(a, sizeof a, "10.9.%d.%u", subnet, (unsigned)(i + 1));
+    chum_net_addr_parse(a, 0, &l->addr[i]);
+  }
+}
+
+static void lan_start_all(lan *l) {
+  for (size_t i = 0; i < l->n; i++) lan_start(l, i);
+}
+
+/* Free the nodes that are up. */
+static void lan_free(lan *l) {
+  for (size_t i = 0; i < l->n; i++)
+    if (l->up[i]) chum_disc_free(l->d[i]);
+}
+
 static int sees(lan *l, size_t a, size_t b, chum_path_source src) {
   const chum_peer *p = chum_peer_table_find(chum_disc_peers(l->d[a]), l->id[b].inst);
   return p && p->paths[src].used;
@@ -1035,15 +1059,8 @@ static int sees(lan *l, size_t a, size_t b, chum_path_source src) {
 
 TEST(engine_three_nodes_discover_expire_restart) {
   lan l;
-  memset(&l, 0, sizeof l);
-  l.n = 3;
-  for (size_t i = 0; i < l.n; i++) {
-    make_identity(40 + (int)i, &l.id[i]);
-    char a[32];
-    snprintf(a, sizeof a, "10.9.0.%u", (unsigned)(i + 1));
-    chum_net_addr_parse(a, 0, &l.addr[i]);
-    lan_start(&l, i);
-  }
+  lan_init(&l, 3, 40, 0);
+  lan_start_all(&l);
   lan_run(&l, 1000);
   /* within 1 s: everyone sees everyone by presence, and (after probing) by mDNS soon after */
   for (size_t a = 0; a < l.n; a++)
@@ -1109,21 +1126,15 @@ TEST(engine_three_nodes_discover_expire_restart) {
   l.up[1] = 0;
   lan_run(&l, l.now + 1200);
   CHECK(chum_peer_table_find(chum_disc_peers(l.d[0]), l.id[1].inst) == NULL);
-  for (size_t i = 0; i < l.n; i++)
-    if (l.up[i]) chum_disc_free(l.d[i]);
+  lan_free(&l);
 }
 
 TEST(engine_ten_nodes_multi_page_topology) {
   /* 9 neighbours = 2 pages per set: pages are paced 1 s apart (the responder answers one
    * request per source per second) and pending fetches run back to back */
   static lan l;
-  memset(&l, 0, sizeof l);
-  l.n = 10;
+  lan_init(&l, 10, 60, 1);
   for (size_t i = 0; i < l.n; i++) {
-    make_identity(60 + (int)i, &l.id[i]);
-    char a[32];
-    snprintf(a, sizeof a, "10.9.1.%u", (unsigned)(i + 1));
-    chum_net_addr_parse(a, 0, &l.addr[i]);
     l.now = 37 * i; /* started 0–333 ms apart */
     lan_start(&l, i);
   }
@@ -1139,18 +1150,16 @@ TEST(engine_ten_nodes_multi_page_topology) {
   uint32_t before = chum_disc_get_stats(l.d[0])->nbr_tx;
   lan_run(&l, 60000);
   CHECK_EQ(chum_disc_get_stats(l.d[0])->nbr_tx - before, 0);
-  for (size_t i = 0; i < l.n; i++) chum_disc_free(l.d[i]);
+  lan_free(&l);
 }
 
 /* mDNS over IPv6 only (no presence, no IPv4 mDNS): ff02::fb, AAAA records, v6 URLs. */
 TEST(engine_mdns_over_ipv6) {
   lan l;
-  memset(&l, 0, sizeof l);
-  l.n = 3;
+  lan_init(&l, 3, 60, -1);
   l.custom = 1;
   l.mdns6 = 1;
   for (size_t i = 0; i < l.n; i++) {
-    make_identity(60 + (int)i, &l.id[i]);
     char a[48];
     /* node 2 has only a link-local address */
     snprintf(a, sizeof a, i == 2 ? "fe80::%u" : "fd77::%u", (unsigned)(i + 1));
@@ -1184,22 +1193,17 @@ TEST(engine_mdns_over_ipv6) {
   l.up[1] = 0;
   lan_run(&l, l.now + 1500);
   CHECK(chum_peer_table_find(chum_disc_peers(l.d[0]), l.id[1].inst) == NULL);
-  for (size_t i = 0; i < l.n; i++)
-    if (l.up[i]) chum_disc_free(l.d[i]);
+  lan_free(&l);
 }
 
 /* Dual stack: both instances run; a peer is one entry with its IPv4 address preferred. */
 TEST(engine_mdns_dual_stack) {
   lan l;
-  memset(&l, 0, sizeof l);
-  l.n = 2;
+  lan_init(&l, 2, 70, 1);
   l.custom = 1;
   l.mdns = l.mdns6 = 1;
   for (size_t i = 0; i < l.n; i++) {
-    make_identity(70 + (int)i, &l.id[i]);
     char a[48];
-    snprintf(a, sizeof a, "10.9.1.%u", (unsigned)(i + 1));
-    chum_net_addr_parse(a, 0, &l.addr[i]);
     snprintf(a, sizeof a, "fd77::%u", (unsigned)(i + 1));
     chum_net_addr_parse(a, 0, &l.addr6[i]);
     lan_start(&l, i);
@@ -1213,24 +1217,17 @@ TEST(engine_mdns_dual_stack) {
   CHECK_EQ(l.bad_mdns6_dst, 0);
   /* the IPv6 instance alone also resolves the peer (the A record comes with the AAAA) */
   CHECK(chum_disc_get_stats(l.d[0])->mdns_malformed == 0);
-  for (size_t i = 0; i < l.n; i++) chum_disc_free(l.d[i]);
+  lan_free(&l);
 }
 
 /* A node restarted before its old entry expired: the others answer its first presence at once
  * (their neighbour sets did not change, so nothing else would make them announce early). */
 TEST(engine_restart_before_expiry_answered) {
   lan l;
-  memset(&l, 0, sizeof l);
-  l.n = 3;
+  lan_init(&l, 3, 100, 3);
   l.custom = 1;
   l.presence = 1;
-  for (size_t i = 0; i < l.n; i++) {
-    make_identity(100 + (int)i, &l.id[i]);
-    char a[32];
-    snprintf(a, sizeof a, "10.9.3.%u", (unsigned)(i + 1));
-    chum_net_addr_parse(a, 0, &l.addr[i]);
-    lan_start(&l, i);
-  }
+  lan_start_all(&l);
   lan_run(&l, 7000);
   chum_disc_free(l.d[2]); /* killed: no goodbye */
   l.up[2] = 0;
@@ -1241,24 +1238,17 @@ TEST(engine_restart_before_expiry_answered) {
   CHECK(sees(&l, 2, 0, CHUM_PATH_UDP));
   CHECK(sees(&l, 2, 1, CHUM_PATH_UDP));
   CHECK_EQ(chum_peer_table_find(chum_disc_peers(l.d[0]), l.id[2].inst)->boot, 8);
-  for (size_t i = 0; i < l.n; i++) chum_disc_free(l.d[i]);
+  lan_free(&l);
 }
 
 /* Round-trip times: echo probes to every peer with a UDP path, answers matched by token. */
 TEST(engine_rtt_echo) {
   lan l;
-  memset(&l, 0, sizeof l);
-  l.n = 3;
+  lan_init(&l, 3, 80, 2);
   l.custom = 1;
   l.presence = 1;
   l.rtt = 1;
-  for (size_t i = 0; i < l.n; i++) {
-    make_identity(80 + (int)i, &l.id[i]);
-    char a[32];
-    snprintf(a, sizeof a, "10.9.2.%u", (unsigned)(i + 1));
-    chum_net_addr_parse(a, 0, &l.addr[i]);
-    lan_start(&l, i);
-  }
+  lan_start_all(&l);
   lan_run(&l, 1000);
   const chum_peer *p = chum_peer_table_find(chum_disc_peers(l.d[0]), l.id[1].inst);
   REQUIRE(p);
@@ -1318,7 +1308,7 @@ TEST(engine_rtt_echo) {
   chum_disc_recv(d, 0, CHUM_DISC_PRESENCE, &src, 64, forged, sizeof forged, l.now);
   CHECK_EQ(chum_disc_get_stats(d)->echo_rx, rx);
   CHECK_EQ(chum_peer_table_find(chum_disc_peers(d), l.id[1].inst)->rtt_samples, samples);
-  for (size_t i = 0; i < l.n; i++) chum_disc_free(l.d[i]);
+  lan_free(&l);
 }
 
 TEST(peer_table_rtt_smoothing) {
@@ -1345,10 +1335,7 @@ TEST(peer_table_rtt_smoothing) {
 
 TEST(engine_counts_bad_input) {
   lan l;
-  memset(&l, 0, sizeof l);
-  l.n = 1;
-  make_identity(50, &l.id[0]);
-  chum_net_addr_parse("10.9.0.1", 0, &l.addr[0]);
+  lan_init(&l, 1, 50, 0);
   lan_start(&l, 0);
   chum_disc *d = l.d[0];
   chum_net_addr src;
@@ -1395,7 +1382,7 @@ TEST(engine_counts_bad_input) {
   chum_disc_recv(d, 0, CHUM_DISC_PRESENCE, &src, 64, (const uint8_t *)"\x08{}", 3, 0);
   chum_disc_recv(d, 0, CHUM_DISC_PRESENCE, &src, 64, (const uint8_t *)"\x80\x01", 2, 0);
   CHECK_EQ(chum_disc_get_stats(d)->malformed, 2); /* garbage + the wrong source port */
-  chum_disc_free(d);
+  lan_free(&l);
 }
 
 TEST(net_addr_text) {
