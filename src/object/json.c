@@ -393,6 +393,22 @@ static int jp_number(jp *p, double *out) {
 
 static jv *jp_value(jp *p, int depth);
 
+/* After a member of an array or object (white space before it skipped): ',' (1: another
+ * member follows) or |close| (0: the container ends), both consumed; anything else fails (-1). */
+static int jp_next(jp *p, char close) {
+  jp_ws(p);
+  if (p->i < p->n && p->s[p->i] == ',') {
+    p->i++;
+    return 1;
+  }
+  if (p->i < p->n && p->s[p->i] == close) {
+    p->i++;
+    return 0;
+  }
+  jp_fail(p, close == ']' ? "expected ',' or ']'" : "expected ',' or '}'");
+  return -1;
+}
+
 static int jp_lit(jp *p, const char *lit) {
   size_t l = strlen(lit);
   if (p->n - p->i < l || memcmp(p->s + p->i, lit, l) != 0) return jp_fail(p, "unexpected token");
@@ -449,17 +465,8 @@ static jv *jp_value(jp *p, int depth) {
       *tail = m;
       tail = &m->next;
       v->len++;
-      jp_ws(p);
-      if (p->i < p->n && p->s[p->i] == ',') {
-        p->i++;
-        continue;
-      }
-      if (p->i < p->n && p->s[p->i] == ']') {
-        p->i++;
-        return v;
-      }
-      jp_fail(p, "expected ',' or ']'");
-      return NULL;
+      int more = jp_next(p, ']');
+      if (more <= 0) return more < 0 ? NULL : v;
     }
   }
   case '{': {
@@ -501,17 +508,8 @@ static jv *jp_value(jp *p, int depth) {
         tail = &m->next;
         v->len++;
       }
-      jp_ws(p);
-      if (p->i < p->n && p->s[p->i] == ',') {
-        p->i++;
-        continue;
-      }
-      if (p->i < p->n && p->s[p->i] == '}') {
-        p->i++;
-        return v;
-      }
-      jp_fail(p, "expected ',' or '}'");
-      return NULL;
+      int more = jp_next(p, '}');
+      if (more <= 0) return more < 0 ? NULL : v;
     }
   }
   default:
