@@ -93,6 +93,13 @@ static chum_rpc *new_rpc(void) {
   return rpc;
 }
 
+/* An RPC with the settings |set|; a failure counts as a failed check (NULL is returned). */
+static chum_rpc *new_rpc_with(const chum_rpc_settings *set) {
+  chum_rpc *rpc = NULL;
+  CHECK_EQ(chum_rpc_new(&rpc, set), 0);
+  return rpc;
+}
+
 /* Silence expected warnings, but keep errors visible. */
 static void quiet_sink(chum_log_level level, const char *module, const char *msg, void *user) {
   (void)user;
@@ -384,6 +391,13 @@ static int handler(chum_rpc *rpc, const chum_rpc_request_info *req, void *user) 
   return 0;
 }
 
+/* Serve |service| with handler and |s| (reset) in mode 1: the test answers the requests. */
+static void serve_later(chum_rpc *rpc, int service, svc_state *s) {
+  memset(s, 0, sizeof *s);
+  s->mode = 1;
+  chum_rpc_register(rpc, service, handler, s);
+}
+
 TEST(requests_are_dispatched_and_answered_once) {
   chum_rpc *rpc = new_rpc();
   REQUIRE(rpc);
@@ -578,8 +592,7 @@ TEST(timeouts_fail_the_request_and_close) {
   chum_rpc_settings_init(&set);
   CHECK_EQ(set.timeout_ms, CHUM_RPC_TIMEOUT_MS);
   set.timeout_ms = 1000;
-  chum_rpc *rpc = NULL;
-  CHECK_EQ(chum_rpc_new(&rpc, &set), 0);
+  chum_rpc *rpc = new_rpc_with(&set);
   REQUIRE(rpc);
   recorder a = {0}, b = {0};
   CHECK_EQ(chum_rpc_deadline(rpc), UINT64_MAX);
@@ -652,9 +665,8 @@ static const chum_rpc_stream_source mem_src = {mem_read, mem_close};
 TEST(close_fails_requests_and_cancels_streams) {
   chum_rpc *rpc = new_rpc();
   REQUIRE(rpc);
-  svc_state s = {0};
-  s.mode = 1;
-  chum_rpc_register(rpc, 8, handler, &s);
+  svc_state s;
+  serve_later(rpc, 8, &s);
   recorder rec = {0};
   CHECK_EQ(chum_rpc_request(rpc, 2, NULL, 0, record, &rec, 0, NULL), 0);
   CHECK_EQ(recv_text(rpc, "{\"requestId\":0,\"type\":\"request\",\"serviceId\":8,\"args\":[]}", 0), 0);
@@ -691,8 +703,7 @@ TEST(limits_on_pending_requests_and_message_sizes) {
   chum_rpc_settings set;
   chum_rpc_settings_init(&set);
   set.max_message_size = 1000;
-  chum_rpc *rpc = NULL;
-  CHECK_EQ(chum_rpc_new(&rpc, &set), 0);
+  chum_rpc *rpc = new_rpc_with(&set);
   REQUIRE(rpc);
   for (int i = 0; i < CHUM_RPC_MAX_PENDING; i++)
     CHECK_EQ(chum_rpc_request(rpc, 1, NULL, 0, NULL, NULL, 0, NULL), 0);
@@ -711,9 +722,8 @@ TEST(limits_on_pending_requests_and_message_sizes) {
   for (size_t i = 0; i <= CHUM_RPC_MAX_ARGS; i++) many[i] = chum_rpc_number(1);
   CHECK_EQ(chum_rpc_request(rpc, 6, many, CHUM_RPC_MAX_ARGS + 1, NULL, NULL, 0, NULL), CHUM_ERR_INVAL);
   /* a reply too big keeps the request open for an error answer */
-  svc_state s = {0};
-  s.mode = 1;
-  chum_rpc_register(rpc, 6, handler, &s);
+  svc_state s;
+  serve_later(rpc, 6, &s);
   CHECK_EQ(recv_text(rpc, "{\"requestId\":0,\"type\":\"request\",\"serviceId\":6,\"args\":[]}", 0), 0);
   CHECK_EQ(chum_rpc_reply_data(rpc, 0, &v), CHUM_ERR_TOOBIG);
   CHECK_EQ(chum_rpc_reply_error(rpc, 0, NULL, "X-BIG: too big", "X-BIG"), 0);
@@ -736,9 +746,8 @@ TEST(limits_on_pending_requests_and_message_sizes) {
 TEST(too_many_open_peer_requests_close_the_connection) {
   chum_rpc *rpc = new_rpc();
   REQUIRE(rpc);
-  svc_state s = {0};
-  s.mode = 1; /* never answers */
-  chum_rpc_register(rpc, 4, handler, &s);
+  svc_state s;
+  serve_later(rpc, 4, &s); /* never answers */
   char m[100];
   int rc = 0;
   for (int i = 0; i <= CHUM_RPC_MAX_SERVING && rc == 0; i++) {
@@ -757,12 +766,10 @@ TEST(binary_stream_is_pulled_one_chunk_at_a_time) {
   chum_rpc_settings set;
   chum_rpc_settings_init(&set);
   set.binary_chunk_size = 1000;
-  chum_rpc *rpc = NULL;
-  CHECK_EQ(chum_rpc_new(&rpc, &set), 0);
+  chum_rpc *rpc = new_rpc_with(&set);
   REQUIRE(rpc);
-  svc_state s = {0};
-  s.mode = 1;
-  chum_rpc_register(rpc, 8, handler, &s);
+  svc_state s;
+  serve_later(rpc, 8, &s);
   CHECK_EQ(recv_text(rpc, "{\"requestId\":3,\"type\":\"request\",\"serviceId\":8,\"args\":[\"h\",\"$__undefined$\"]}", 0), 0);
   uint8_t data[2500];
   for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 7);
@@ -820,12 +827,10 @@ TEST(write_stream_error_from_the_peer_stops_our_stream) {
   chum_rpc_settings set;
   chum_rpc_settings_init(&set);
   set.binary_chunk_size = 100;
-  chum_rpc *rpc = NULL;
-  CHECK_EQ(chum_rpc_new(&rpc, &set), 0);
+  chum_rpc *rpc = new_rpc_with(&set);
   REQUIRE(rpc);
-  svc_state s = {0};
-  s.mode = 1;
-  chum_rpc_register(rpc, 8, handler, &s);
+  svc_state s;
+  serve_later(rpc, 8, &s);
   CHECK_EQ(recv_text(rpc, "{\"requestId\":0,\"type\":\"request\",\"serviceId\":8,\"args\":[]}", 0), 0);
   uint8_t data[1000] = {0};
   mem_source ms = {data, sizeof data, 0, 0, 0, 0, 0, 0, 0};
@@ -891,12 +896,10 @@ TEST(text_stream_cuts_at_characters_within_the_unit_budget) {
   chum_rpc_settings set;
   chum_rpc_settings_init(&set);
   set.text_chunk_units = 100;
-  chum_rpc *rpc = NULL;
-  CHECK_EQ(chum_rpc_new(&rpc, &set), 0);
+  chum_rpc *rpc = new_rpc_with(&set);
   REQUIRE(rpc);
-  svc_state s = {0};
-  s.mode = 1;
-  chum_rpc_register(rpc, 8, handler, &s);
+  svc_state s;
+  serve_later(rpc, 8, &s);
   /* multi-byte text, emoji (2 units), characters JSON escapes */
   char text[4000];
   size_t tl = 0;
@@ -949,12 +952,10 @@ TEST(text_stream_with_a_long_id_and_the_smallest_budget) {
   chum_rpc_settings set;
   chum_rpc_settings_init(&set);
   set.text_chunk_units = 64;
-  chum_rpc *rpc = NULL;
-  CHECK_EQ(chum_rpc_new(&rpc, &set), 0);
+  chum_rpc *rpc = new_rpc_with(&set);
   REQUIRE(rpc);
-  svc_state s = {0};
-  s.mode = 1;
-  chum_rpc_register(rpc, 8, handler, &s);
+  svc_state s;
+  serve_later(rpc, 8, &s);
   CHECK_EQ(recv_text(rpc, "{\"requestId\":9007199254740992,\"type\":\"request\",\"serviceId\":8}", 0), 0);
   const char *text = "\xf0\x9f\x98\x80\"\x01 some text \xe2\x80\x94 more text";
   mem_source ms = {(const uint8_t *)text, strlen(text), 0, 0, 0, 0, 0, 0, 0};
