@@ -307,3 +307,42 @@ const chum_sync_store_ops fake_store_ops = {
     f_has,     f_read, f_file_size,  f_file_read,  f_id_hash,  f_for_each_head, f_version_head,
     f_check,   f_put,  f_file_begin, f_file_write, f_file_end, f_merge,
 };
+
+void fake_person(const char *email, uint8_t out[32]) {
+  char md[200];
+  snprintf(md, sizeof md,
+           "<div data-id-object=\"true\" itemscope itemtype=\"//refin.io/Person\"><span "
+           "itemprop=\"email\">%s</span></div>",
+           email);
+  chum_sha256(md, strlen(md), out);
+}
+
+void fake_doc_md(char *out, size_t cap, const char *title, const uint8_t *blob,
+                 const uint8_t *clob) {
+  char h[65];
+  int n = snprintf(out, cap,
+                   "<div itemscope itemtype=\"//refin.io/OneTest$Doc\"><span "
+                   "itemprop=\"title\">%s</span>",
+                   title);
+  if (blob) {
+    chum_hex_encode(blob, 32, h, sizeof h);
+    n += snprintf(out + n, cap - (size_t)n, "<a itemprop=\"file\" data-type=\"blob\">%s</a>", h);
+  }
+  if (clob) {
+    chum_hex_encode(clob, 32, h, sizeof h);
+    n += snprintf(out + n, cap - (size_t)n, "<a itemprop=\"note\" data-type=\"clob\">%s</a>", h);
+  }
+  snprintf(out + n, cap - (size_t)n, "</div>");
+}
+
+int fake_grant(fake_store *s, const uint8_t obj[32], const uint8_t who[32]) {
+  char md[1024], t[65], w[65];
+  chum_hex_encode(obj, 32, t, sizeof t);
+  chum_hex_encode(who, 32, w, sizeof w);
+  snprintf(md, sizeof md,
+           "<div itemscope itemtype=\"//refin.io/Access\"><a itemprop=\"object\" "
+           "data-type=\"obj\">%s</a><ul itemprop=\"person\"><li><a data-type=\"id\">%s</a></li>"
+           "</ul><ul itemprop=\"group\"></ul></div>",
+           t, w);
+  return fake_add_versioned(s, md, NULL, NULL);
+}

@@ -50,6 +50,15 @@ int fake_add_versioned(fake_store *s, const char *md, uint8_t hash[32], uint8_t 
 /** Set the version-tree head node of an ID. */
 void fake_set_tree_head(fake_store *s, const uint8_t id_hash[32], const uint8_t node[32]);
 const fake_item *fake_find(const fake_store *s, chum_sync_kind kind, const uint8_t hash[32]);
+/** The Person ID hash of |email|: the SHA-256 of the Person ID object's microdata. */
+void fake_person(const char *email, uint8_t out[32]);
+/** Microdata of a OneTest$Doc titled |title| that references the BLOB |blob| and the CLOB
+ * |clob| (each may be NULL). */
+void fake_doc_md(char *out, size_t cap, const char *title, const uint8_t *blob,
+                 const uint8_t *clob);
+/** Store an Access object (the latest version for |obj|) that lets the person |who| read the
+ * object |obj|. 0, or -1 (see fake_add_versioned). */
+int fake_grant(fake_store *s, const uint8_t obj[32], const uint8_t who[32]);
 /** The ID microdata of a versioned object (isId properties copied); 0, or -1 if unversioned. */
 int fake_id_md(const char *md, size_t len, char *out, size_t cap);
 

@@ -17,40 +17,8 @@
 
 static uint8_t ALICE[32], BOB[32];
 
-static void person(const char *email, uint8_t out[32]) {
-  char md[200];
-  snprintf(md, sizeof md,
-           "<div data-id-object=\"true\" itemscope itemtype=\"//refin.io/Person\"><span "
-           "itemprop=\"email\">%s</span></div>",
-           email);
-  chum_sha256(md, strlen(md), out);
-}
-
-static void hex(const uint8_t h[32], char out[65]) { chum_hex_encode(h, 32, out, 65); }
-
-static void doc_md(char *out, size_t cap, const char *title, const uint8_t *blob, const uint8_t *clob) {
-  char b[65], c[65];
-  int n = snprintf(out, cap, "<div itemscope itemtype=\"//refin.io/OneTest$Doc\"><span itemprop=\"title\">%s</span>", title);
-  if (blob) {
-    hex(blob, b);
-    n += snprintf(out + n, cap - (size_t)n, "<a itemprop=\"file\" data-type=\"blob\">%s</a>", b);
-  }
-  if (clob) {
-    hex(clob, c);
-    n += snprintf(out + n, cap - (size_t)n, "<a itemprop=\"note\" data-type=\"clob\">%s</a>", c);
-  }
-  snprintf(out + n, cap - (size_t)n, "</div>");
-}
-
 static void grant(fake_store *st, const uint8_t obj[32], const uint8_t who[32]) {
-  char md[1024], t[65], w[65];
-  hex(obj, t);
-  hex(who, w);
-  snprintf(md, sizeof md,
-           "<div itemscope itemtype=\"//refin.io/Access\"><a itemprop=\"object\" data-type=\"obj\">%s</a>"
-           "<ul itemprop=\"person\"><li><a data-type=\"id\">%s</a></li></ul><ul itemprop=\"group\"></ul></div>",
-           t, w);
-  CHECK(fake_add_versioned(st, md, NULL, NULL) == 0);
+  CHECK(fake_grant(st, obj, who) == 0);
 }
 
 typedef struct node {
@@ -123,10 +91,10 @@ TEST(one_shot_sync_both_ways_over_rpc) {
   fake_add_file(&a.st, CHUM_SYNC_BLOB, data, 300000, blob);
   fake_add_file(&a.st, CHUM_SYNC_CLOB, "caf\xc3\xa9 \xf0\x9f\x98\x80", 10, clob);
   char md[1024];
-  doc_md(md, sizeof md, "with files", blob, clob);
+  fake_doc_md(md, sizeof md, "with files", blob, clob);
   fake_add_md(&a.st, md, doc);
   grant(&a.st, doc, BOB);
-  doc_md(md, sizeof md, "from bob", NULL, NULL);
+  fake_doc_md(md, sizeof md, "from bob", NULL, NULL);
   fake_add_md(&b.st, md, bdoc);
   grant(&b.st, bdoc, ALICE);
 
@@ -208,7 +176,7 @@ TEST(keep_running_polls_and_service_3_triggers_a_pass_at_once) {
   /* Alice writes and shares a Doc, then tells Bob (service 3: our design, chum.md "Beyond") */
   uint8_t doc[32];
   char md[512];
-  doc_md(md, sizeof md, "new", NULL, NULL);
+  fake_doc_md(md, sizeof md, "new", NULL, NULL);
   fake_add_md(&a.st, md, doc);
   grant(&a.st, doc, BOB);
   CHECK_EQ(chum_rpc_request(a.rpc, 3, NULL, 0, NULL, NULL, 10, NULL), 0);
@@ -216,7 +184,7 @@ TEST(keep_running_polls_and_service_3_triggers_a_pass_at_once) {
   CHECK(fake_find(&b.st, CHUM_SYNC_OBJECT, doc) != NULL);
   /* and without service 3, the poll finds the next one */
   uint8_t doc2[32];
-  doc_md(md, sizeof md, "newer", NULL, NULL);
+  fake_doc_md(md, sizeof md, "newer", NULL, NULL);
   fake_add_md(&a.st, md, doc2);
   grant(&a.st, doc2, BOB);
   uint64_t d = chum_rpc_sync_deadline(b.sync);
@@ -256,8 +224,8 @@ static void quiet(chum_log_level level, const char *module, const char *msg, voi
 
 int main(void) {
   chum_log_set_sink(quiet, NULL);
-  person("alice@oneref.test", ALICE);
-  person("bob@oneref.test", BOB);
+  fake_person("alice@oneref.test", ALICE);
+  fake_person("bob@oneref.test", BOB);
   RUN(one_shot_sync_both_ways_over_rpc);
   RUN(keep_running_polls_and_service_3_triggers_a_pass_at_once);
   RUN(a_silent_peer_times_out_and_closes);

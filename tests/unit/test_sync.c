@@ -16,31 +16,9 @@
 
 static uint8_t BOB[32], CAROL[32];
 
-static void person(const char *email, uint8_t out[32]) {
-  char md[200];
-  snprintf(md, sizeof(md),
-           "<div data-id-object=\"true\" itemscope itemtype=\"//refin.io/Person\"><span itemprop=\"email\">%s</span></div>",
-           email);
-  chum_sha256(md, strlen(md), out);
-}
-
 static void hex(const uint8_t h[32], char out[65]) { chum_hex_encode(h, 32, out, 65); }
 
 /* Objects of the tests (recipes in the fake: OneTest$Doc unversioned, OneTest$VDoc versioned) */
-static void doc_md(char *out, size_t cap, const char *title, const uint8_t *blob, const uint8_t *clob) {
-  char b[65], c[65];
-  int n = snprintf(out, cap, "<div itemscope itemtype=\"//refin.io/OneTest$Doc\"><span itemprop=\"title\">%s</span>", title);
-  if (blob) {
-    hex(blob, b);
-    n += snprintf(out + n, cap - (size_t)n, "<a itemprop=\"file\" data-type=\"blob\">%s</a>", b);
-  }
-  if (clob) {
-    hex(clob, c);
-    n += snprintf(out + n, cap - (size_t)n, "<a itemprop=\"note\" data-type=\"clob\">%s</a>", c);
-  }
-  snprintf(out + n, cap - (size_t)n, "</div>");
-}
-
 static void access_md(char *out, size_t cap, const char *type, const char *prop, const uint8_t target[32],
                       const uint8_t *who, const uint8_t *group) {
   char t[65], w[65], g[65];
@@ -93,9 +71,9 @@ TEST(test_exporter_authorisation_order) {
   fake_add_file(&st, CHUM_SYNC_BLOB, data, 1000, blob);
   free(data);
   char md[1024], shared[1024];
-  doc_md(shared, sizeof(shared), "shared", blob, NULL);
+  fake_doc_md(shared, sizeof(shared), "shared", blob, NULL);
   fake_add_md(&st, shared, doc);
-  doc_md(md, sizeof(md), "private", NULL, NULL);
+  fake_doc_md(md, sizeof(md), "private", NULL, NULL);
   fake_add_md(&st, md, other);
   grant(&st, doc, BOB, NULL);
   chum_exporter *e = new_exporter(&st, BOB);
@@ -171,11 +149,11 @@ TEST(test_exporter_access_matrix_groups_revocation_dangling) {
   fake_init(&st);
   uint8_t d1[32], d2[32], d3[32], gid[32], missing[32];
   char md[1024];
-  doc_md(md, sizeof(md), "for bob", NULL, NULL);
+  fake_doc_md(md, sizeof(md), "for bob", NULL, NULL);
   fake_add_md(&st, md, d1);
-  doc_md(md, sizeof(md), "for friends", NULL, NULL);
+  fake_doc_md(md, sizeof(md), "for friends", NULL, NULL);
   fake_add_md(&st, md, d2);
-  doc_md(md, sizeof(md), "for carol", NULL, NULL);
+  fake_doc_md(md, sizeof(md), "for carol", NULL, NULL);
   fake_add_md(&st, md, d3);
   memset(missing, 0x11, 32);
   grant(&st, d1, BOB, NULL);
@@ -227,7 +205,7 @@ TEST(test_exporter_text_stream_cuts_at_characters) {
   uint8_t clob[32], doc[32];
   fake_add_file(&st, CHUM_SYNC_CLOB, text, total, clob);
   char md[1024], ch[65], dh[65];
-  doc_md(md, sizeof(md), "note", NULL, clob);
+  fake_doc_md(md, sizeof(md), "note", NULL, clob);
   fake_add_md(&st, md, doc);
   grant(&st, doc, BOB, NULL);
   hex(clob, ch), hex(doc, dh);
@@ -403,11 +381,11 @@ static void alice_store(fake_store *st, uint8_t docs[3][32], uint8_t *blob_hash,
   free(data);
   fake_add_file(st, CHUM_SYNC_CLOB, "caf\xc3\xa9", 5, clob);
   char md[1024];
-  doc_md(md, sizeof(md), "with blob", blob, clob);
+  fake_doc_md(md, sizeof(md), "with blob", blob, clob);
   fake_add_md(st, md, docs[0]);
-  doc_md(md, sizeof(md), "plain", NULL, clob);
+  fake_doc_md(md, sizeof(md), "plain", NULL, clob);
   fake_add_md(st, md, docs[1]);
-  doc_md(md, sizeof(md), "third", NULL, NULL);
+  fake_doc_md(md, sizeof(md), "third", NULL, NULL);
   fake_add_md(st, md, docs[2]);
   for (int i = 0; i < 3; i++) grant(st, docs[i], BOB, NULL);
   if (blob_hash) memcpy(blob_hash, blob, 32);
@@ -509,7 +487,7 @@ TEST(test_importer_keep_running_and_poll_now) {
   /* a local write on alice's side; bob's importer learns it at the next poll */
   char md[512];
   uint8_t d4[32];
-  doc_md(md, sizeof(md), "new", NULL, NULL);
+  fake_doc_md(md, sizeof(md), "new", NULL, NULL);
   fake_add_md(&a, md, d4);
   grant(&a, d4, BOB, NULL);
   pump(imp, &p, CHUM_POLL_INTERVAL_MS - 1);
@@ -534,7 +512,7 @@ TEST(test_importer_refuses_policy_objects_and_bad_lists) {
   /* Alice grants Bob an Access object itself: listed, but Bob refuses it (CIEC-FO3) */
   uint8_t doc[32], acc[32];
   char md[1024];
-  doc_md(md, sizeof(md), "x", NULL, NULL);
+  fake_doc_md(md, sizeof(md), "x", NULL, NULL);
   fake_add_md(&a, md, doc);
   access_md(md, sizeof(md), "Access", "object", doc, CAROL, NULL);
   REQUIRE(fake_add_versioned(&a, md, acc, NULL) == 0);
@@ -744,8 +722,8 @@ TEST(test_lists_parse) {
 
 int main(void) {
   chum_log_set_sink(NULL, NULL);
-  person("bob@example.com", BOB);
-  person("carol@example.com", CAROL);
+  fake_person("bob@example.com", BOB);
+  fake_person("carol@example.com", CAROL);
   RUN(test_exporter_authorisation_order);
   RUN(test_exporter_access_matrix_groups_revocation_dangling);
   RUN(test_exporter_text_stream_cuts_at_characters);

@@ -24,32 +24,18 @@ typedef struct node {
   uint8_t person[32];
 } node;
 
-static void person(const char *email, uint8_t out[32]) {
-  char md[200];
-  snprintf(md, sizeof(md),
-           "<div data-id-object=\"true\" itemscope itemtype=\"//refin.io/Person\"><span itemprop=\"email\">%s</span></div>", email);
-  chum_sha256(md, strlen(md), out);
-}
-
 static void share_doc(node *n, const char *title, const uint8_t *blob, const uint8_t *clob,
                       const uint8_t who[32], uint8_t out[32]) {
-  char md[1024], b[65], c[65], w[65], h[65];
-  int k = snprintf(md, sizeof(md), "<div itemscope itemtype=\"//refin.io/OneTest$Doc\"><span itemprop=\"title\">%s</span>", title);
-  if (blob) chum_hex_encode(blob, 32, b, 65), k += snprintf(md + k, sizeof(md) - (size_t)k, "<a itemprop=\"file\" data-type=\"blob\">%s</a>", b);
-  if (clob) chum_hex_encode(clob, 32, c, 65), k += snprintf(md + k, sizeof(md) - (size_t)k, "<a itemprop=\"note\" data-type=\"clob\">%s</a>", c);
-  snprintf(md + k, sizeof(md) - (size_t)k, "</div>");
+  char md[1024];
+  fake_doc_md(md, sizeof md, title, blob, clob);
   fake_add_md(&n->st, md, out);
-  chum_hex_encode(out, 32, h, 65);
-  chum_hex_encode(who, 32, w, 65);
-  snprintf(md, sizeof(md),
-           "<div itemscope itemtype=\"//refin.io/Access\"><a itemprop=\"object\" data-type=\"obj\">%s</a><ul itemprop=\"person\"><li><a data-type=\"id\">%s</a></li></ul><ul itemprop=\"group\"></ul></div>", h, w);
-  fake_add_versioned(&n->st, md, NULL, NULL);
+  fake_grant(&n->st, out, who);
 }
 
 static void open_node(node *n, const char *email) {
   memset(n, 0, sizeof(*n));
   fake_init(&n->st);
-  person(email, n->person);
+  fake_person(email, n->person);
   REQUIRE(chum_rpc_new(&n->rpc, NULL) == 0);
 }
 
