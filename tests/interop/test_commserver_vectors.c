@@ -12,6 +12,7 @@
 #include "chum/crypto.h"
 #include "chum/err.h"
 #include "check.h"
+#include "conn_vectors.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -20,31 +21,9 @@
 #define MAXWS 16
 #define MAXOUT 64
 
-typedef struct drbg {
-  char label[96];
-  uint64_t block;
-  uint8_t buf[32];
-  size_t pos;
-} drbg;
-
+/* The recorded generator of the connection being served: |user| points at the current one. */
 static int drbg_fill(void *out, size_t len, void *user) {
-  drbg *d = *(drbg **)user; /* the generator of the connection being served */
-  uint8_t *o = out;
-  while (len) {
-    if (d->pos == 32) {
-      char in[160];
-      int n = snprintf(in, sizeof in, "oneref-drbg/v1|%s|%llu", d->label,
-                       (unsigned long long)d->block++);
-      chum_sha256(in, (size_t)n, d->buf);
-      d->pos = 0;
-    }
-    size_t k = 32 - d->pos < len ? 32 - d->pos : len;
-    memcpy(o, d->buf + d->pos, k);
-    d->pos += k;
-    o += k;
-    len -= k;
-  }
-  return 0;
+  return chum_test_drbg_fill(out, len, *(chum_test_drbg **)user);
 }
 
 /* What our server produced for one WebSocket, not yet matched against the recording. */
@@ -58,7 +37,7 @@ typedef struct produced {
 typedef struct wsrec {
   bool open;
   unsigned client;
-  drbg gen;
+  chum_test_drbg gen;
   produced out[MAXOUT];
   size_t n;
 } wsrec;
@@ -66,8 +45,8 @@ typedef struct wsrec {
 typedef struct replay {
   chum_commserver *srv;
   wsrec ws[MAXWS];
-  drbg *cur;
-  drbg none;
+  chum_test_drbg *cur;
+  chum_test_drbg none;
   size_t matched, forwarded, closes;
 } replay;
 
@@ -133,8 +112,7 @@ static void run_replay(const char *dir, size_t want_matched, size_t want_forward
 
   replay *r = calloc(1, sizeof *r);
   REQUIRE(r);
-  r->none.pos = 32;
-  snprintf(r->none.label, sizeof r->none.label, "unused");
+  chum_test_drbg_init(&r->none, "unused");
   r->cur = &r->none;
   chum_commserver_settings set;
   chum_commserver_settings_init(&set);
@@ -171,9 +149,7 @@ static void run_replay(const char *dir, size_t want_matched, size_t want_forward
     }
     if (layer && strcmp(layer, "event") == 0 && event && strcmp(event, "connection_created") == 0 && w) {
       const char *lab = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "rngLabel"));
-      memset(&w->gen, 0, sizeof w->gen);
-      snprintf(w->gen.label, sizeof w->gen.label, "%s", lab ? lab : "");
-      w->gen.pos = 32;
+      chum_test_drbg_init(&w->gen, lab ? lab : "");
     } else if (layer && strcmp(layer, "ws") == 0 && w && kind) {
       if (strcmp(kind, "accepted") == 0) {
         CHECK_EQ(chum_commserver_open(r->srv, &w->client, now), 0);

@@ -4,47 +4,10 @@
 #include "chum/crypto.h"
 #include "chum/err.h"
 #include "check.h"
+#include "conn_vectors.h"
 
-#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int hexto(const cJSON *o, const char *key, uint8_t *out, size_t n) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  if (!cJSON_IsString(v) || strlen(v->valuestring) != 2 * n) return -1;
-  return chum_hex_decode(v->valuestring, 2 * n, out, n);
-}
-
-static int load_identity(const char *who, chum_conn_identity *id) {
-  size_t n = 0;
-  char *text = chum_test_read_vector("connection/identities.json", &n);
-  if (!text) return -1;
-  cJSON *root = cJSON_Parse(text);
-  free(text);
-  const cJSON *p = cJSON_GetObjectItemCaseSensitive(
-      cJSON_GetObjectItemCaseSensitive(root, "identities"), who);
-  const cJSON *sec = cJSON_GetObjectItemCaseSensitive(p, "secret");
-  memset(id, 0, sizeof *id);
-  int rc = -1;
-  if (p && sec) {
-    snprintf(id->email, sizeof id->email, "%s",
-             cJSON_GetObjectItemCaseSensitive(p, "personEmail")->valuestring);
-    snprintf(id->instance_name, sizeof id->instance_name, "%s",
-             cJSON_GetObjectItemCaseSensitive(p, "instanceName")->valuestring);
-    snprintf(id->person_id, sizeof id->person_id, "%s",
-             cJSON_GetObjectItemCaseSensitive(p, "personId")->valuestring);
-    snprintf(id->instance_id, sizeof id->instance_id, "%s",
-             cJSON_GetObjectItemCaseSensitive(p, "instanceId")->valuestring);
-    rc = hexto(sec, "personKeyPublic", id->person_pk, 32) |
-         hexto(sec, "personKeySecret", id->person_sk, 32) |
-         hexto(sec, "personSignKeyPublic", id->person_sign_pk, 32) |
-         hexto(sec, "instanceKeyPublic", id->instance_pk, 32) |
-         hexto(sec, "instanceKeySecret", id->instance_sk, 32) |
-         hexto(sec, "instanceSignKeyPublic", id->instance_sign_pk, 32);
-  }
-  cJSON_Delete(root);
-  return rc;
-}
 
 /* ---- a pair of sessions ------------------------------------------------------------------- */
 
@@ -118,7 +81,7 @@ typedef struct pair_opts {
 
 static int pair_init(pair *p, const pair_opts *o) {
   memset(p, 0, sizeof *p);
-  if (load_identity("alice", &p->alice) < 0 || load_identity("bob", &p->bob) < 0) return -1;
+  if (chum_test_load_identity("alice", &p->alice) < 0 || chum_test_load_identity("bob", &p->bob) < 0) return -1;
   if (o && o->bad_person_key) p->bob.person_sk[0] ^= 0x55;
   p->a.name = "alice";
   p->b.name = "bob";
@@ -396,7 +359,7 @@ TEST(text_after_handshake_closes) {
 TEST(wrong_target_key) {
   pair p;
   chum_conn_identity carol;
-  REQUIRE(load_identity("carol", &carol) == 0);
+  REQUIRE(chum_test_load_identity("carol", &carol) == 0);
   REQUIRE(pair_init(&p, &(pair_opts){.target = carol.instance_pk}) == 0);
   bool t;
   const uint8_t *d;
@@ -553,7 +516,7 @@ TEST(refused_peer_and_groups) {
 
 TEST(protocol_violations) {
   chum_conn_identity alice;
-  REQUIRE(load_identity("alice", &alice) == 0);
+  REQUIRE(chum_test_load_identity("alice", &alice) == 0);
   const char *bad[] = {"not json", "{\"command\":\"sync\"}", "[1,2]",
                        "{\"command\":\"communication_request\",\"sourcePublicKey\":\"zz\"}"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -672,7 +635,7 @@ static void server_challenge(const uint8_t server_sk[32], const uint8_t listener
 
 TEST(relay_registration_ping_handover) {
   chum_conn_identity alice;
-  REQUIRE(load_identity("alice", &alice) == 0);
+  REQUIRE(chum_test_load_identity("alice", &alice) == 0);
   chum_conn_relay *r = NULL;
   REQUIRE(chum_conn_relay_new(&r, alice.instance_pk, alice.instance_sk, fixed_rng, NULL, 0) == 0);
   const char *text;
@@ -723,7 +686,7 @@ TEST(relay_registration_ping_handover) {
 
 TEST(relay_failures) {
   chum_conn_identity alice;
-  REQUIRE(load_identity("alice", &alice) == 0);
+  REQUIRE(chum_test_load_identity("alice", &alice) == 0);
   chum_conn_relay *r = NULL;
   /* silence after registration: the watchdog fires at pingInterval + 4000 */
   REQUIRE(chum_conn_relay_new(&r, alice.instance_pk, alice.instance_sk, fixed_rng, NULL, 0) == 0);
@@ -741,7 +704,7 @@ TEST(relay_failures) {
   /* a challenge for another key does not decrypt */
   REQUIRE(chum_conn_relay_new(&r, alice.instance_pk, alice.instance_sk, fixed_rng, NULL, 0) == 0);
   chum_conn_identity bob;
-  REQUIRE(load_identity("bob", &bob) == 0);
+  REQUIRE(chum_test_load_identity("bob", &bob) == 0);
   server_challenge(server_sk, bob.instance_pk, c, msg, sizeof msg);
   CHECK_EQ(chum_conn_relay_recv(r, true, (const uint8_t *)msg, strlen(msg), 0), CHUM_ERR_CRYPTO);
   CHECK_EQ(chum_conn_relay_get_state(r), CHUM_CONN_RELAY_FAILED);
