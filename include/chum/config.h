@@ -210,6 +210,11 @@
 #ifndef CHUM_SYNC_POLICY_CACHE_MAX
 #define CHUM_SYNC_POLICY_CACHE_MAX 8192
 #endif
+/* D: root hashes an importer remembers as stored for its session, so a keepRunning pass does
+ *    not ask the store about each of thousands of roots again (about 40 bytes each). */
+#ifndef CHUM_SYNC_PRESENT_MAX
+#define CHUM_SYNC_PRESENT_MAX 16384
+#endif
 /* F: protocol-version retries while the peer answers UNKNOWN-SERVICE. */
 #ifndef CHUM_VERSION_RETRIES
 #define CHUM_VERSION_RETRIES 15

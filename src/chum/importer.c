@@ -78,6 +78,7 @@ struct chum_importer {
   uint64_t file_bytes;
   uint64_t max_file; /* settings.max_file_size or CHUM_MAX_BLOB_SIZE */
   sync_hashset unavailable;
+  sync_hashset present; /* roots found stored in earlier passes (never asked again) */
   char *md; /* read buffer for node checks and depth */
   sync_hlist stored[4]; /* per chum_sync_kind: what we stored (the Chum log's BtoA lists) */
   sync_errlog errors;
@@ -99,6 +100,7 @@ int chum_importer_new(chum_importer **out, const chum_importer_settings *setting
   if (!imp->set.request_timeout_ms) imp->set.request_timeout_ms = CHUM_RPC_TIMEOUT_MS;
   imp->max_file = imp->set.max_file_size ? imp->set.max_file_size : CHUM_MAX_BLOB_SIZE;
   sync_hashset_init(&imp->unavailable, CHUM_SYNC_MAX_UNAVAILABLE);
+  sync_hashset_init(&imp->present, CHUM_SYNC_PRESENT_MAX);
   for (int k = 0; k < 4; k++) sync_hlist_init(&imp->stored[k], 4u * (CHUM_MAX_ROOTS + CHUM_MAX_CHILDREN));
   *out = imp;
   return 0;
@@ -126,6 +128,7 @@ void chum_importer_free(chum_importer *imp) {
   drop_file(imp);
   clear_pass(imp);
   sync_hashset_free(&imp->unavailable);
+  sync_hashset_free(&imp->present);
   for (int k = 0; k < 4; k++) sync_hlist_free(&imp->stored[k]);
   free(imp->md);
   free(imp);
@@ -257,6 +260,19 @@ static void finish_group(chum_importer *imp) {
   }
 }
 
+/* Is a root's object or ID object stored? A keepRunning pass repeats every root, and asking
+ * the store about thousands of them costs a file lookup each (the larger part of
+ * post-to-arrival with many shared roots, docs/sync.md), so what was found stored once is
+ * remembered for the session: the store never deletes an object while the node runs (only
+ * `chum fsck`, with the node stopped, moves corrupt files away). At most
+ * CHUM_SYNC_PRESENT_MAX hashes; beyond that the store is asked. */
+static int root_have(chum_importer *imp, chum_sync_kind kind, const uint8_t hash[32]) {
+  if (sync_hashset_has(&imp->present, hash)) return 1;
+  int r = OPS(imp)->has(CTX(imp), kind, hash);
+  if (r == 1) (void)sync_hashset_add(&imp->present, hash); /* full: not remembered */
+  return r;
+}
+
 /* Set up the jobs of the next root; 0 if there is none left. */
 static int next_root(chum_importer *imp) {
   while (imp->oi < imp->nroots) {
@@ -276,20 +292,20 @@ static int next_root(chum_importer *imp) {
     imp->njobs = imp->ji = 0;
     switch (r->type) {
     case CHUM_SYNC_ROOT_VERSIONED:
-      if (OPS(imp)->has(CTX(imp), CHUM_SYNC_ID, r->id_hash) != 1) {
+      if (root_have(imp, CHUM_SYNC_ID, r->id_hash) != 1) {
         imp->jobs[imp->njobs].kind = CHUM_SYNC_ID;
         memcpy(imp->jobs[imp->njobs++].hash, r->id_hash, 32);
       }
       /* fall through */
     case CHUM_SYNC_ROOT_UNVERSIONED:
     case CHUM_SYNC_ROOT_VERSION_NODE:
-      if (OPS(imp)->has(CTX(imp), CHUM_SYNC_OBJECT, r->hash) != 1) {
+      if (root_have(imp, CHUM_SYNC_OBJECT, r->hash) != 1) {
         imp->jobs[imp->njobs].kind = CHUM_SYNC_OBJECT;
         memcpy(imp->jobs[imp->njobs++].hash, r->hash, 32);
       }
       break;
     case CHUM_SYNC_ROOT_ID:
-      if (OPS(imp)->has(CTX(imp), CHUM_SYNC_ID, r->id_hash) != 1) {
+      if (root_have(imp, CHUM_SYNC_ID, r->id_hash) != 1) {
         imp->jobs[imp->njobs].kind = CHUM_SYNC_ID;
         memcpy(imp->jobs[imp->njobs++].hash, r->id_hash, 32);
       }

@@ -159,6 +159,7 @@ void fake_set_tree_head(fake_store *s, const uint8_t id_hash[32], const uint8_t 
 /* ---- the ops ------------------------------------------------------------------------------ */
 
 static int f_has(void *ctx, chum_sync_kind kind, const uint8_t hash[32]) {
+  ((fake_store *)ctx)->has_calls++;
   return fake_find(ctx, kind, hash) ? 1 : 0;
 }
 

@@ -36,6 +36,7 @@ typedef struct fake_store {
   int fail_put;      /* make put() fail */
   size_t open_files; /* file_begin without file_end */
   size_t puts;       /* successful put() calls */
+  size_t has_calls;  /* has() calls */
 } fake_store;
 
 extern const chum_sync_store_ops fake_store_ops;

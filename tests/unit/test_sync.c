@@ -495,10 +495,24 @@ TEST(test_importer_keep_running_and_poll_now) {
   /* service 3 between chum nodes: poll now */
   chum_importer_poll_now(imp);
   CHECK_EQ(chum_importer_deadline(imp), 0);
+  size_t calls = b.has_calls;
   pump(imp, &p, 100);
   CHECK(fake_find(&b, CHUM_SYNC_OBJECT, d4) != NULL);
   CHECK_EQ(chum_importer_passes(imp), 2);
+  /* the roots found stored in a pass are not asked about again: only d4 and its children */
+  size_t first_pass_calls = calls;
+  CHECK(b.has_calls - calls < first_pass_calls);
   CHECK_EQ(chum_importer_deadline(imp), 100 + CHUM_POLL_INTERVAL_MS);
+  calls = b.has_calls;
+  chum_importer_poll_now(imp);
+  pump(imp, &p, 200);
+  CHECK_EQ(chum_importer_passes(imp), 3);
+  CHECK_EQ(b.has_calls - calls, 1); /* d4 (stored in the last pass) once more, then known */
+  calls = b.has_calls;
+  chum_importer_poll_now(imp);
+  pump(imp, &p, 300);
+  CHECK_EQ(chum_importer_passes(imp), 4);
+  CHECK_EQ(b.has_calls - calls, 0); /* nothing new: every root is known stored */
   chum_importer_free(imp);
   chum_exporter_free(p.exp);
   fake_free(&a);
