@@ -446,6 +446,7 @@ int app_pair_run(cli_ctx *ctx, const app_pair_opts *o, app_pair_store *store) {
     say(s, "connecting to %s", o->inv->url);
   }
   bool done = false;
+  uint64_t stop_at = 0; /* when g_stop was first seen */
   while (!done) {
     uint64_t now = chum_port_now_ms();
     chum_pollfd fds[MAX_PSESS + 1];
@@ -514,6 +515,17 @@ int app_pair_run(cli_ctx *ctx, const app_pair_opts *o, app_pair_store *store) {
     if (now >= give_up && !g_stop) {
       snprintf(lp->last_error, sizeof lp->last_error, "pairing timed out");
       g_stop = 1;
+    }
+    /* every wait is bounded: sessions get the WebSocket close timeout and a second to end
+     * cleanly after a stop (signal, success, expiry), then they are dropped */
+    if (g_stop && !stop_at) stop_at = now;
+    if (!done && stop_at && now >= stop_at + CHUM_WS_CLOSE_TIMEOUT_MS + 1000) {
+      for (int i = 0; i < MAX_PSESS; i++)
+        if (lp->s[i].in_use) {
+          say(&lp->s[i], "did not end in time after the stop: dropped");
+          psess_free(&lp->s[i]);
+        }
+      done = true;
     }
   }
   if (lp->success && store->paired > 0) {

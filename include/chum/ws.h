@@ -152,7 +152,8 @@ void chum_ws_free(chum_ws *ws);
 int chum_ws_recv(chum_ws *ws, const uint8_t *in, size_t len, uint64_t now_ms);
 
 /** The transport reached end of file (or failed). Emits DISCONNECTED (1006 unless the close
- *  handshake already finished) once. */
+ *  handshake already finished) once. Output still queued is dropped (it cannot be delivered),
+ *  so chum_ws_output() returns 0 afterwards. */
 void chum_ws_eof(chum_ws *ws, uint64_t now_ms);
 
 /** Pending output without copying: *data points into the transmit buffer (valid until the
@@ -192,7 +193,8 @@ int chum_ws_ping(chum_ws *ws, const void *data, size_t len);
  *  closing, CHUM_ERR_INVAL for a bad code. */
 int chum_ws_close(chum_ws *ws, uint16_t code, const char *reason, uint64_t now_ms);
 
-/** Run timers (open and close timeouts). Emits ERROR/DISCONNECTED as they expire. */
+/** Run timers (open and close timeouts). Emits ERROR/DISCONNECTED as they expire; output
+ *  still queued when a timeout closes the connection is dropped. */
 void chum_ws_tick(chum_ws *ws, uint64_t now_ms);
 
 /** When chum_ws_tick must next run, or UINT64_MAX. */

@@ -812,9 +812,20 @@ int chum_ws_recv(chum_ws *ws, const uint8_t *in, size_t len, uint64_t now_ms) {
   return (int)len;
 }
 
+/* The transport is gone or the peer gave up in time: what is still queued can never be
+ * delivered. Drop it so a caller that waits for "closed and nothing left to write" before it
+ * frees the connection does not wait forever (a peer that resets the socket while a 400
+ * answer or a close frame is queued kept a node's session slot busy until it stopped). */
+static void drop_output(chum_ws *ws) {
+  ws->tx_head = ws->tx_tail = 0;
+  ws->reserved = false;
+  ws->pong_pending = false;
+}
+
 void chum_ws_eof(chum_ws *ws, uint64_t now_ms) {
   (void)now_ms;
   if (!ws) return;
+  drop_output(ws);
   if (ws->state == ST_HANDSHAKE) {
     ws->state = ST_CLOSED;
     emit_error(ws, CHUM_ERR_CLOSED, 0, "connection closed during the handshake");
@@ -969,10 +980,12 @@ void chum_ws_tick(chum_ws *ws, uint64_t now_ms) {
   if (!ws) return;
   if (ws->state == ST_HANDSHAKE && now_ms >= ws->open_deadline) {
     ws->state = ST_CLOSED;
+    drop_output(ws);
     CHUM_LOGI(MOD, "opening handshake timed out");
     emit_error(ws, CHUM_ERR_TIMEOUT, 0, "opening handshake timed out");
   } else if (ws->state == ST_CLOSING && now_ms >= ws->close_deadline) {
     ws->state = ST_CLOSED;
+    drop_output(ws);
     emit_disconnected(ws, CHUM_WS_CLOSE_ABNORMAL, "no close frame from the peer in time",
                       false);
   }

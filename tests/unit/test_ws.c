@@ -742,6 +742,51 @@ TEST(close_timeout_and_eof) {
   pair_free(&c, &s);
 }
 
+/* A connection that ends without its queued output being written (the peer reset the socket,
+ * never read, or let a timeout pass) must not keep "bytes to write": the node loop frees a
+ * session once it is closed with nothing left to write (a garbage upgrade answered with a 400
+ * that the peer reset before reading kept a session slot of `chum run` busy for good). */
+TEST(output_is_dropped_when_the_transport_is_gone) {
+  const uint8_t *d;
+  /* 1. a bad upgrade: 400 queued, then the socket fails */
+  peer s;
+  peer_init(&s, CHUM_WS_SERVER, 0, CHUM_WS_OVERSIZE_CLOSE);
+  const char *junk = "\x16\x03\x01 garbage\r\n\r\n";
+  chum_ws_recv(s.ws, (const uint8_t *)junk, strlen(junk), 0);
+  CHECK(chum_ws_is_closed(s.ws));
+  CHECK(chum_ws_output(s.ws, &d) > 0); /* the 400 answer */
+  chum_ws_eof(s.ws, 1);
+  CHECK_EQ(chum_ws_output(s.ws, &d), 0);
+  chum_ws_free(s.ws);
+  /* 2. an open connection with data queued, the peer drops */
+  peer c;
+  pair_open(&c, &s, 0, 0);
+  CHECK_EQ(chum_ws_write_message(s.ws, CHUM_WS_OP_BINARY, "0123456789", 10), 0);
+  CHECK(chum_ws_output(s.ws, &d) > 0);
+  chum_ws_eof(s.ws, 5);
+  CHECK(chum_ws_is_closed(s.ws));
+  CHECK_EQ(chum_ws_output(s.ws, &d), 0);
+  CHECK_EQ(s.disconnects, 1);
+  pair_free(&c, &s);
+  /* 3. a close the peer never answers (and never reads): dropped at the close timeout */
+  pair_open(&c, &s, 0, 0);
+  CHECK_EQ(chum_ws_write_message(s.ws, CHUM_WS_OP_BINARY, "0123456789", 10), 0);
+  CHECK_EQ(chum_ws_close(s.ws, 1000, "bye", 100), 0);
+  chum_ws_tick(s.ws, 100 + CHUM_WS_CLOSE_TIMEOUT_MS - 1);
+  CHECK(chum_ws_output(s.ws, &d) > 0); /* still waiting: nothing dropped early */
+  chum_ws_tick(s.ws, 100 + CHUM_WS_CLOSE_TIMEOUT_MS);
+  CHECK(chum_ws_is_closed(s.ws));
+  CHECK_EQ(chum_ws_output(s.ws, &d), 0);
+  pair_free(&c, &s);
+  /* 4. a client whose upgrade request never went out: dropped at the open timeout */
+  peer_init(&c, CHUM_WS_CLIENT, 0, CHUM_WS_OVERSIZE_CLOSE);
+  CHECK(chum_ws_output(c.ws, &d) > 0);
+  chum_ws_tick(c.ws, CHUM_WS_OPEN_TIMEOUT_MS);
+  CHECK(chum_ws_is_closed(c.ws));
+  CHECK_EQ(chum_ws_output(c.ws, &d), 0);
+  chum_ws_free(c.ws);
+}
+
 TEST(close_reason_cut_to_123_bytes_on_a_character_boundary) {
   peer c, s;
   pair_open(&c, &s, 0, 0);
@@ -1028,6 +1073,7 @@ int main(void) {
   RUN(transmit_buffer_full_is_again_not_lost);
   RUN(close_handshake_clean_both_sides);
   RUN(close_timeout_and_eof);
+  RUN(output_is_dropped_when_the_transport_is_gone);
   RUN(close_reason_cut_to_123_bytes_on_a_character_boundary);
   RUN(close_without_code_is_echoed_empty);
   RUN(oversize_closes_1009);
