@@ -75,32 +75,35 @@ int node_buf_finish(node_buf *b) {
   return (int)b->len;
 }
 
-int node_utf8_valid(const char *s, size_t n) {
+size_t node_utf8_seq_len(const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = p[i];
-    size_t extra;
-    uint32_t cp, min;
-    if (c < 0x80) {
-      i++;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      extra = 1, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      extra = 2, cp = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      extra = 3, cp = c & 0x07, min = 0x10000;
-    } else {
-      return 0;
-    }
-    if (n - i <= extra) return 0;
-    for (size_t k = 1; k <= extra; k++) {
-      if ((p[i + k] & 0xC0) != 0x80) return 0;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    i += extra + 1;
+  if (n == 0) return 0;
+  unsigned c = p[0];
+  size_t extra;
+  uint32_t cp, min;
+  if (c < 0x80) return 1;
+  if ((c & 0xE0) == 0xC0)
+    extra = 1, cp = c & 0x1F, min = 0x80;
+  else if ((c & 0xF0) == 0xE0)
+    extra = 2, cp = c & 0x0F, min = 0x800;
+  else if ((c & 0xF8) == 0xF0)
+    extra = 3, cp = c & 0x07, min = 0x10000;
+  else
+    return 0;
+  if (n <= extra) return 0;
+  for (size_t k = 1; k <= extra; k++) {
+    if ((p[k] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (p[k] & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return extra + 1;
+}
+
+int node_utf8_valid(const char *s, size_t n) {
+  for (size_t i = 0; i < n;) {
+    size_t k = node_utf8_seq_len(s + i, n - i);
+    if (!k) return 0;
+    i += k;
   }
   return 1;
 }

@@ -30,5 +30,8 @@ int node_buf_finish(node_buf *b);
 
 /* 1 if |s| (|n| bytes) is valid UTF-8 (no overlongs, surrogates or code points > U+10FFFF). */
 int node_utf8_valid(const char *s, size_t n);
+/* The length of the valid UTF-8 sequence at |s| (1..4; no surrogates, no overlong forms), 0 if
+ * the bytes there are not one. */
+size_t node_utf8_seq_len(const char *s, size_t n);
 
 #endif

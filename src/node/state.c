@@ -71,15 +71,26 @@ uint64_t chum_node_state_avg_processing_us(const chum_node_state *st) {
   return st->processing_total_us / st->processing_count;
 }
 
+/* Copy |src| as valid UTF-8, cut to |cap| - 1 bytes without splitting a character. A byte
+ * that starts no valid sequence (invalid UTF-8, a WTF-8 lone surrogate from a peer's text or a
+ * damaged file) becomes '?': state.json must always be read back (a lone surrogate was written
+ * as "\udxxx", which JSON parsers refuse, so the saved file could not be loaded; found by
+ * fuzz_node_state). */
 static void copy_text(char *dst, size_t cap, const char *src) {
-  size_t n = src ? strlen(src) : 0;
-  if (n >= cap) {
-    n = cap - 1;
-    /* Do not cut a UTF-8 sequence in half. */
-    while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) n--;
+  size_t n = src ? strlen(src) : 0, o = 0;
+  for (size_t i = 0; i < n;) {
+    size_t k = node_utf8_seq_len(src + i, n - i);
+    if (o + (k ? k : 1) >= cap) break;
+    if (k) {
+      memcpy(dst + o, src + i, k);
+      o += k;
+      i += k;
+    } else {
+      dst[o++] = '?';
+      i++;
+    }
   }
-  if (n) memcpy(dst, src, n);
-  dst[n] = '\0';
+  dst[o] = '\0';
 }
 
 void chum_node_state_error(chum_node_state *st, uint64_t now_ms, const char *module, int code,

@@ -442,6 +442,32 @@ TEST(state_json_round_trip) {
   chum_test_rmtree(dir);
 }
 
+/* Error texts come from peers and from the file itself: whatever bytes they hold, the saved
+ * state.json must load again (fuzz_node_state: a WTF-8 lone surrogate was written as
+ * "\\ud9ed", which the reader refuses, so the node's own file read as damaged). */
+TEST(state_error_text_is_kept_valid_utf8) {
+  chum_node_state st, back;
+  chum_node_state_init(&st);
+  /* a lone surrogate (ED A7 AD), a stray continuation byte, a cut sequence, then é and 😀 */
+  chum_node_state_error(&st, 1, "co\xffnn", CHUM_ERR_PROTO, "a\xed\xa7\xad" "b\x80" "c\xe2\x82 \xc3\xa9\xf0\x9f\x98\x80");
+  CHECK_STR(st.errors[0].module, "co?nn");
+  CHECK_STR(st.errors[0].message, "a?" "?" "?b?c?" "? \xc3\xa9\xf0\x9f\x98\x80");
+  char buf[CHUM_NODE_FILE_MAX];
+  int n = chum_node_state_to_json(&st, buf, sizeof buf);
+  REQUIRE(n > 0);
+  CHECK_EQ(chum_node_state_parse(buf, (size_t)n, &back), 0);
+  CHECK_MEM(&back, &st, sizeof st);
+  /* the same bytes in the file itself are cleaned when it is read */
+  const char *file = "{\"errors\":[{\"at\":1,\"code\":-7,\"module\":\"conn\","
+                     "\"message\":\"keepalive tim\xed\xa7\xad" "!\"}]}";
+  CHECK_EQ(chum_node_state_parse(file, strlen(file), &back), 0);
+  CHECK_STR(back.errors[0].message, "keepalive tim?" "?" "?!");
+  n = chum_node_state_to_json(&back, buf, sizeof buf);
+  REQUIRE(n > 0);
+  CHECK_EQ(chum_node_state_parse(buf, (size_t)n, &st), 0);
+  CHECK_MEM(&back, &st, sizeof st);
+}
+
 TEST(state_from_link_metrics) {
   chum_node_state st;
   chum_node_state_init(&st);
@@ -557,6 +583,7 @@ int main(void) {
   RUN(init_failure_leaves_nothing);
   RUN(state_counters_errors_runs);
   RUN(state_json_round_trip);
+  RUN(state_error_text_is_kept_valid_utf8);
   RUN(state_checkpoint);
   RUN(state_from_link_metrics);
   RUN(storage_usage);
