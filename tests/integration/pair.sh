@@ -3,7 +3,8 @@
 # on A answers, `chum pair` on B accepts; both then know each other. Then the same token a
 # second time, an expired token and a wrong token are refused with the reference's message,
 # a person whose keys changed cannot pair again, and `chum peer trust|untrust` flips the flag.
-# Every process is bounded by `timeout` and killed by the trap; nothing leaves 127.0.0.1.
+# Every process is bounded by `timeout -k` (a process that ignores SIGTERM is killed too) and
+# killed by the trap; every wait has a deadline; nothing leaves 127.0.0.1.
 set -u
 CHUM=${CHUM:?CHUM must point at the chum binary}
 T=$(mktemp -d)
@@ -18,7 +19,7 @@ fails=0
 pass=0
 ok() { echo "ok - $*"; pass=$((pass + 1)); }
 bad() { echo "not ok - $*"; fails=$((fails + 1)); }
-c() { timeout 30 "$CHUM" "$@"; }
+c() { timeout -k 2 30 "$CHUM" "$@"; }
 field() { grep -o "\"$1\":\"[^\"]*\"" "$2" | head -1 | cut -d'"' -f4; } # first one, compact JSON
 
 for who in a b c; do
@@ -32,11 +33,11 @@ A=$(pid_of a) B=$(pid_of b) C=$(pid_of c)
 start_inviter() { # $1 = name, extra args; sets LPID and the invitation in $T/$1.json
   local name=$1; shift
   : > "$T/$name.json"
-  timeout 60 "$CHUM" --dir "$T/a" invite --listen 127.0.0.1:0 --json "$@" > "$T/$name.json" \
+  timeout -k 2 60 "$CHUM" --dir "$T/a" invite --listen 127.0.0.1:0 --json "$@" > "$T/$name.json" \
     2> "$T/$name.log" &
   LPID=$!
   PIDS+=("$LPID")
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 400); do # up to 20 s: an ASan build under load starts slowly
     grep -q '"expires"' "$T/$name.json" && return 0
     sleep 0.05
   done
@@ -160,7 +161,7 @@ timeout -k 2 60 "$CHUM" --dir "$T/a" run --listen 127.0.0.1:0 --no-dial --log "$
   > "$T/arun.out" 2>&1 &
 RPID=$!
 PIDS+=("$RPID")
-for _ in $(seq 1 200); do grep -q "listening ws://" "$T/arun.out" && break; sleep 0.05; done
+for _ in $(seq 1 400); do grep -q "listening ws://" "$T/arun.out" && break; sleep 0.05; done
 RPORT=$(sed -n 's#.*listening ws://127.0.0.1:\([0-9]*\)/.*#\1#p' "$T/arun.out" | head -1)
 [ -n "$RPORT" ] || { bad "chum run did not start:"; cat "$T/arun.out"; }
 # the node's URL (chum id --url; a running node may also record it itself) is the default
