@@ -112,8 +112,11 @@ static int read_meta(link_store *st) {
   size_t len = 0;
   int rc = chum_port_read_file(path, b, sizeof b, &len);
   if (rc != 0) return rc;
+  /* next_seq starts at 1 and only grows: 0 (a wrapped counter) would restart the numbering
+   * below what the receivers already saw, and they would drop every new message as a
+   * duplicate (found by fuzz_link_persist) */
   if (len != META_SIZE || memcmp(b, META_MAGIC, 4) != 0 || b[4] != 1 ||
-      link_crc32(0, b, 21) != get_be32(b + 21))
+      link_crc32(0, b, 21) != get_be32(b + 21) || link_get_be64(b + 13) == 0)
     return CHUM_ERR_INTEGRITY;
   st->sender = link_get_be64(b + 5);
   st->next_seq = link_get_be64(b + 13);
@@ -174,6 +177,7 @@ int link_store_open(link_store *st, const char *dir, link_store_pending_cb cb, v
         if (l > len - p - 18) break; /* torn tail */
         size_t rl = 14 + (size_t)l;
         if (link_crc32(0, buf + p, rl) != get_be32(buf + p + rl)) break;
+        if (seq == 0 || seq == UINT64_MAX) break; /* never written: next_seq would wrap */
         if (np < CHUM_MAX_QUEUED_MESSAGES * 4) pend[np++] = (pending){seq, p + 14, l, op, false};
         if (seq >= st->next_seq) st->next_seq = seq + 1;
         p += rl + 4;

@@ -737,6 +737,67 @@ TEST(server_echo_under_load_loses_nothing) {
   chum_link_server_free(g_srv);
 }
 
+static uint32_t crc32_ieee(const uint8_t *p, size_t n) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; i++) {
+    c ^= p[i];
+    for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+static void put64(uint8_t *b, uint64_t v) {
+  for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+static void put32(uint8_t *b, uint32_t v) {
+  for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+/* Sequence numbers never wrap to 0 through the files (fuzz_link_persist): a meta file saying
+ * next 0 is refused as corrupt, and a queue record numbered 2^64-1 is not taken (its
+ * successor would be 0, below what every receiver has seen: all new messages would be
+ * dropped as duplicates). */
+TEST(persisted_sequence_numbers_never_wrap) {
+  reset();
+  const char *dir = chum_test_tmpdir("linkwrap");
+  char meta[600], log[600];
+  snprintf(meta, sizeof meta, "%s/meta", dir);
+  snprintf(log, sizeof log, "%s/queue.log", dir);
+  uint8_t m[25];
+  memcpy(m, "CHLQ", 4);
+  m[4] = 1;
+  put64(m + 5, 77);
+  put64(m + 13, 0);
+  put32(m + 21, crc32_ieee(m, 21));
+  REQUIRE(chum_port_write_atomic(meta, m, sizeof m, 0600) == 0);
+  chum_link_settings s;
+  settings(&s);
+  s.persist_dir = dir;
+  chum_link *l = NULL;
+  CHECK(chum_link_new(&l, &s, client_cb, failed_cb, &crec) < 0);
+  CHECK(l == NULL);
+  /* a good meta (next 5), then a record numbered 2^64-1 */
+  put64(m + 13, 5);
+  put32(m + 21, crc32_ieee(m, 21));
+  REQUIRE(chum_port_write_atomic(meta, m, sizeof m, 0600) == 0);
+  uint8_t r[1 + 8 + 1 + 4 + 1 + 4];
+  r[0] = 'M';
+  put64(r + 1, UINT64_MAX);
+  r[9] = CHUM_WS_OP_TEXT;
+  put32(r + 10, 1);
+  r[14] = 'x';
+  put32(r + 15, crc32_ieee(r, 15));
+  REQUIRE(chum_port_write_atomic(log, r, sizeof r, 0600) == 0);
+  REQUIRE(chum_link_new(&l, &s, client_cb, failed_cb, &crec) == 0);
+  chum_link_metrics mt;
+  chum_link_get_metrics(l, &mt);
+  CHECK_EQ(mt.queue_depth, 0);
+  uint64_t id = 0;
+  CHECK_EQ(chum_link_send(l, CHUM_WS_OP_TEXT, "a", 1, &id), 0);
+  CHECK_EQ(id, 5);
+  chum_link_free(l);
+  chum_test_rmtree(dir);
+}
+
 TEST(persistence_survives_restart_without_duplicates) {
   reset();
   const char *dir = chum_test_tmpdir("link");
@@ -871,6 +932,7 @@ int main(void) {
   RUN(server_evicts_clients_that_stop_ponging);
   RUN(server_echo_under_load_loses_nothing);
   RUN(persistence_survives_restart_without_duplicates);
+  RUN(persisted_sequence_numbers_never_wrap);
   RUN(soak_reconnects_without_growth);
   net_reset();
   return chum_check_finish();
