@@ -46,6 +46,11 @@ static void reset(void) {
   chum_port_remove(p_dedup);
 }
 
+static void cleanup(void) { /* leave no scratch directory behind */
+  reset();
+  rmdir(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static seen a, b;
   if (!dir[0]) {
@@ -56,6 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     snprintf(p_log, sizeof p_log, "%s/queue.log", dir);
     snprintf(p_meta, sizeof p_meta, "%s/meta", dir);
     snprintf(p_dedup, sizeof p_dedup, "%s/dedup", dir);
+    atexit(cleanup);
   }
   if (size < 1) return 0;
   chum_log_set_sink(NULL, NULL);
