@@ -131,6 +131,14 @@ int app_node_set_group(app_node *n, const char *group, const app_group_handler *
 /* The ONE session of |s| (send with chum_conn_send, close with chum_conn_close). */
 chum_conn *app_sess_conn(app_sess *s);
 
+/* Hand a session of another group (a pairing session on which the peer started chum:
+ * spec/pairing.md §2 "our rule") over to chum, in `chum run`: chum's services start now, every
+ * later message is chum's. 'synchronisation' must have been exchanged already (chum_pair does
+ * that). The group's handler gets no further callbacks for |s|. 0, CHUM_ERR_STATE (not a
+ * ready session of another group, not `chum run`), CHUM_ERR_EXISTS (a chum session with this
+ * peer is open), or an allocation error. */
+int app_sess_start_chum(app_sess *s);
+
 /* Dial the known peer |person_id| (64 hex) now if it has a URL and no session is open or
  * being opened with it; resets its retry schedule. 0, CHUM_ERR_NOTFOUND (unknown or no URL),
  * CHUM_ERR_EXISTS (a session is open or opening). */

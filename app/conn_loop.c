@@ -102,6 +102,7 @@ typedef struct dialer {
   char url[CHUM_CONN_URL_MAX + 1];
   uint8_t pk[32];
   unsigned failures;
+  unsigned unknown_refusals; /* "you are unknown" refusals in a row (just paired) */
   uint64_t next_at;
   uint64_t last_ok;
 } dialer;
@@ -451,6 +452,34 @@ static void on_peer(app_sess *s, chum_conn *c, const chum_conn_peer *peer) {
   }
 }
 
+int app_sess_start_chum(app_sess *s) {
+  app_node *lp = s->lp;
+  uint64_t now = chum_port_now_ms();
+  if (!s->handler || s->sync || !s->ready_seen || chum_conn_is_closed(s->conn) || !lp->store ||
+      lp->o->mode != APP_MODE_RUN)
+    return CHUM_ERR_STATE;
+  const chum_conn_peer *peer = chum_conn_peer_info(s->conn);
+  /* one chum connection per peer (spec/connection.md §10): an open one keeps its place */
+  for (int i = 0; i < MAX_SESSIONS; i++) {
+    const app_sess *o = &lp->s[i];
+    if (o != s && o->in_use && o->sync && !chum_conn_is_closed(o->conn) &&
+        memcmp(chum_conn_peer_info(o->conn)->static_pk, peer->static_pk, 32) == 0)
+      return CHUM_ERR_EXISTS;
+  }
+  int rc = sess_chum_new(s, peer);
+  if (rc < 0) return rc;
+  s->handler = NULL;
+  snprintf(s->group, sizeof s->group, "chum");
+  s->assigned = true;
+  s->assigned_at = now;
+  s->ready_at = now;
+  say(s, "chum started on the pairing connection (keepRunning)");
+  s->chum_started = true;
+  if (chum_sync_session_start(s->sync, now) < 0) chum_close_check(s, now);
+  rpc_to_conn(s, now);
+  return 0;
+}
+
 static void on_conn_event(chum_conn *c, const chum_conn_event *ev, void *user) {
   app_sess *s = user;
   uint64_t now = chum_port_now_ms();
@@ -545,6 +574,8 @@ void app_sess_ws_event(chum_ws *ws, const chum_ws_event *ev, void *user) {
 
 /* ---- sessions ---------------------------------------------------------------------------- */
 
+static void peers_refresh(app_node *lp, uint64_t now);
+
 app_sess *app_node_adopt(app_node *lp, int fd, chum_ws *ws, bool outgoing, const char *addr,
                          const uint8_t *target_pk, const char *group, const char *host,
                          uint16_t port, const char *path) {
@@ -567,6 +598,9 @@ app_sess *app_node_adopt(app_node *lp, int fd, chum_ws *ws, bool outgoing, const
   }
   uint64_t now = chum_port_now_ms();
   s->started_at = now;
+  /* an incoming session (accepted, or a comm-server spare handed over): re-read the known
+   * peers, so `chum peer add` and a `chum pair` beside the running node take effect at once */
+  if (!outgoing) peers_refresh(lp, now);
   chum_conn_settings cs;
   chum_conn_settings_init(&cs, outgoing ? CHUM_CONN_INITIATOR : CHUM_CONN_ACCEPTOR);
   cs.local = &lp->me;
@@ -852,8 +886,19 @@ static void dial_after(app_node *lp, app_sess *s, uint64_t now) {
   const uint8_t *pk = s->has_target ? s->target_pk : chum_conn_peer_info(s->conn)->static_pk;
   dialer *d = dialer_by_pk(lp, pk);
   if (!d) return;
+  /* a pairing session (another group) says nothing about chum: the dialer keeps the plan
+   * peers_refresh / app_node_dial_now made for the newly paired peer (at once, or after the
+   * tie-break pause), instead of a reconnect 5-10 s later */
+  if (s->group[0] && strcmp(s->group, "chum") != 0) return;
   uint32_t wait;
-  if (s->ready_seen) {
+  if (s->outgoing && !s->ready_seen && strstr(s->close_reason, CHUM_CONN_ERR_UNKNOWN + 7) &&
+      d->unknown_refusals < CHUM_PAIRING_UNKNOWN_RETRIES) {
+    /* spec/pairing.md §2: right after pairing the peer may not know us yet; ask again soon
+     * (the skipped "Error: " prefix may be missing in a peer's close reason) */
+    d->unknown_refusals++;
+    wait = CHUM_PAIRING_UNKNOWN_RETRY_MS;
+  } else if (s->ready_seen) {
+    d->unknown_refusals = 0;
     d->failures = 0;
     d->last_ok = now;
     chum_node_state_count(&lp->state, CHUM_NODE_RECONNECTIONS, 1);
@@ -1089,10 +1134,10 @@ static int node_listen(app_node *lp) {
 }
 
 static void accept_all(app_node *lp, uint64_t now) {
+  (void)now;
   int fd;
   char peer[80];
   while (chum_port_tcp_accept(lp->listen_fd, &fd, peer, sizeof peer) == 0) {
-    peers_refresh(lp, now); /* `chum peer add` takes effect at once */
     app_sess *s = app_node_adopt(lp, fd, NULL, false, peer, NULL, NULL, NULL, 0, NULL);
     if (!s) {
       chum_port_sock_close(fd);
@@ -1241,7 +1286,9 @@ int app_conn_loop(cli_ctx *ctx, const app_loop_opts *o) {
       if (s->finished) {
         bool ok = s->ready_seen && s->closed_clean;
         bool outgoing = s->outgoing;
-        say(s, "ended%s", ok ? " (chum started and the session closed cleanly)" : "");
+        say(s, "ended%s", !ok ? ""
+                          : s->handler ? " (the session closed cleanly)"
+                                       : " (chum started and the session closed cleanly)");
         if (o->mode == APP_MODE_SYNC && lp->sync_result != CLI_OK)
           snprintf(lp->sync_error, sizeof lp->sync_error, "%s",
                    s->close_reason[0] ? s->close_reason : "the session ended before the pass completed");

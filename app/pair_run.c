@@ -87,9 +87,18 @@ static void on_message(app_sess *s, bool is_text, const uint8_t *data, size_t le
               p->url[0] ? ", dialling " : "", p->url);
     if (p->url[0]) app_node_dial_now(rt->n, p->person_id); /* chum with it now */
   }
-  /* a peer that starts chum on the pairing connection (newer one.models): this session has
-   * no chum attached; close it, the peer reconnects with group "chum" */
-  if (chum_pair_get_state(sl->p) == CHUM_PAIR_CHUM) chum_conn_close(c, NULL, now);
+  /* spec/pairing.md §2 "our rule": a peer that starts chum on the pairing connection (newer
+   * one.models) gets chum right here; 'synchronisation' went both ways in chum_pair */
+  if (chum_pair_get_state(sl->p) == CHUM_PAIR_CHUM) {
+    slot_free(sl); /* the session is chum's now: no more pairing callbacks */
+    int rc = app_sess_start_chum(s);
+    if (rc < 0) {
+      CHUM_LOGW("pair", "cannot start chum on the pairing connection: %s", chum_strerror(rc));
+      chum_conn_close(c, rc == CHUM_ERR_EXISTS ? "Duplicate connection - dropped new connection"
+                                               : NULL,
+                      now);
+    }
+  }
 }
 
 static void on_close(app_sess *s, const char *reason, bool local, void *user) {

@@ -177,6 +177,16 @@
 #ifndef CHUM_PAIRING_SYNC_WAIT_MS
 #define CHUM_PAIRING_SYNC_WAIT_MS 2000
 #endif
+/* D: after pairing, the peer may refuse our first chum sessions once or twice ("Unable to
+ * start chum because you are unknown": it has not stored us yet, spec/pairing.md §2). Such a
+ * refusal is retried after this long instead of the backoff, ms ... */
+#ifndef CHUM_PAIRING_UNKNOWN_RETRY_MS
+#define CHUM_PAIRING_UNKNOWN_RETRY_MS 1000
+#endif
+/* D: ... at most this many times in a row (then the backoff of spec/connection.md §10). */
+#ifndef CHUM_PAIRING_UNKNOWN_RETRIES
+#define CHUM_PAIRING_UNKNOWN_RETRIES 3
+#endif
 /* D: open invitations (tokens) an inviter keeps at once. */
 #ifndef CHUM_PAIR_MAX_TOKENS
 #define CHUM_PAIR_MAX_TOKENS 32

@@ -47,6 +47,9 @@ typedef enum chum_conn_role {
 #define CHUM_CONN_FRAG_START_STRING "fragmentation_start_string"
 #define CHUM_CONN_FRAG_END "fragmentation_end"
 #define CHUM_CONN_SYNCHRONISATION "synchronisation"
+/* The acceptor's refusal of a chum session from a person it does not know (spec/connection.md
+ * §8 Dispatch): right after pairing the inviter may not have stored us yet. */
+#define CHUM_CONN_ERR_UNKNOWN "Error: Unable to start chum because you are unknown"
 
 /** The local node as the session needs it: names, ID hashes and the person and instance
  *  X25519 key pairs plus the Ed25519 public keys (for the Keys object). Copied by

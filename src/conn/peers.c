@@ -236,7 +236,7 @@ int chum_known_peers_check(const chum_known_peers *list, const chum_conn_peer *p
   const char *r = NULL;
   const chum_known_peer *k = chum_known_peers_find(list, peer->person_id);
   if (!k) {
-    if (!accept_unknown) r = "Error: Unable to start chum because you are unknown";
+    if (!accept_unknown) r = CHUM_CONN_ERR_UNKNOWN;
   } else if (memcmp(k->person_pk, peer->person_pk, 32) != 0) {
     r = "Error: Key does not match your previous visit";
   } else if (strcmp(k->instance_id, peer->instance_id) != 0) {
