@@ -53,6 +53,9 @@ int cmd_invite(cli_ctx *ctx, int argc, char **argv) {
       "works once and expires after --ttl. A running `chum run` answers it (the URL defaults to\n"
       "the node's, as `chum id` shows it); or use --listen to answer it here and exit (the URL\n"
       "then defaults to ws://HOST:PORT of that listener).\n"
+      "A node run with `chum run --commserver URL` answers through that comm server: its URL\n"
+      "is then the default. Once paired, both sides store each other (known-peers.json and the\n"
+      "peer's ONE objects, chum peer show) and the running node dials the peer at once.\n"
       "The other side pairs with `chum pair INVITATION` (or scans the code in the app).",
       opts, 0, 0,
       "--json prints {\"invitation\":{token,publicKey,url},\"url\":LINK,\"expires\":MS}.\n"

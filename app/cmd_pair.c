@@ -67,11 +67,14 @@ int cmd_pair(cli_ctx *ctx, int argc, char **argv) {
       "holding either (or `chum invite --json` output; '-' reads stdin). chum dials the URL,\n"
       "runs the encrypted handshake with group 'pairing', proves its person key, sends the\n"
       "token, and exchanges identities. Both sides then know each other: the peer is stored in\n"
-      "known-peers.json (person and instance keys, IDs, URL) and `chum run` syncs with it.\n"
+      "known-peers.json (person and instance keys, IDs, URL), its Person and Instance ID objects\n"
+      "and Keys objects go into the store (chum peer show), and `chum run` syncs with it.\n"
+      "We announce --url (default: the node's URL, e.g. the comm server of a running\n"
+      "`chum run --commserver`), so the inviter can dial us back.\n"
       "A known person whose keys changed is refused. Exit 0 once paired.",
       opts, 1, 1,
       "The inviter's first chum session right after pairing may be refused once ('Unable to\n"
-      "start chum because you are unknown'); `chum run` retries by itself.\n"
+      "start chum because you are unknown'); `chum run` asks again after 1 s by itself.\n"
       "ws:// URLs only for now (no wss://). A comm server's ws:// URL works: it relays the\n"
       "session to the inviter unchanged.\n"
       "\nexamples:\n"

@@ -180,19 +180,27 @@ int cmd_peer(cli_ctx *ctx, int argc, char **argv) {
       {"url", 'u', CLI_OPT_STRING, "URL", "add: the peer's ws:// URL (overrides the file's)", &url, 0},
       {0}};
   const cli_spec spec = {
-      "chum peer add FILE [--url URL] | list [--json] | remove PERSON_ID | trust PERSON_ID | untrust PERSON_ID",
+      "chum peer add FILE [--url URL] | list [--json] | show PERSON_ID|EMAIL [--json] |\n"
+      "                 remove PERSON_ID | trust PERSON_ID | untrust PERSON_ID",
       "Manage the peers this node accepts ONE sessions from and connects to (known-peers.json in the\n"
       "node directory). FILE is a public identity: `chum id --json` of another chum node or a\n"
       "one.models public Identity (type, personEmail, instanceName, the four public keys,\n"
       "optional personId, instanceId, url). Its ID hashes are recomputed and must match.\n"
-      "A known person whose keys or instance changed is refused (connection.md §8).\n"
-      "`untrust` keeps a peer known (keys pinned) but stops connecting to it automatically;\n"
-      "`trust` undoes that. Peers added or paired are trusted. Pair with `chum pair`.",
+      "`add` (like a pairing) also stores the peer's ONE objects: its Person and Instance ID\n"
+      "objects and both Keys objects; `show` lists them with their hashes (chum cat HASH).\n"
+      "A known person whose keys or instance changed is refused, by `add`, by pairing and in\n"
+      "every session (\"Key does not match your previous visit\", connection.md §8): keys never\n"
+      "change silently; `remove` the peer first if they really changed.\n"
+      "`untrust` keeps a peer known (keys pinned) but stops connecting to it automatically\n"
+      "(chum run, discovery); `trust` undoes that. Peers added or paired are trusted.\n"
+      "Pair with `chum invite` / `chum pair`.",
       opts, 1, 2,
       "examples:\n"
       "  chum --dir bob id --json > bob.json\n"
       "  chum --dir alice peer add bob.json --url ws://127.0.0.1:8765\n"
-      "  chum --dir alice peer list --json"};
+      "  chum --dir alice peer list --json\n"
+      "  chum --dir alice peer show bob@example.org\n"
+      "  chum --dir alice peer untrust 67936525e101523b3336e42f6a71a1be16a4cece452b703404e3fb884491f5f5"};
   cli_args args;
   int rc = cli_parse(ctx, &spec, argc, argv, &args);
   if (rc != CLI_CONTINUE) return rc;

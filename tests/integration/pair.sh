@@ -184,8 +184,46 @@ else
 fi
 grep -q "\"url\":.*\"ws://127.0.0.1:$RPORT/\"" <(c --dir "$T/d" peer list --json) \
   && ok "the node announced its URL in its identity" || bad "d has no URL for a"
+# keys never change silently, in a chum session too: c (re-keyed in section 3) is refused
+c --dir "$T/c" peer add "$T/a.id" --url "ws://127.0.0.1:$RPORT/" > /dev/null 2>&1
+if c --dir "$T/c" sync "$A" > "$T/csync.log" 2>&1; then
+  bad "c with new keys ran chum with a"
+elif grep -q "Key does not match your previous visit" "$T/csync.log"; then
+  ok "a chum session of a known person with new keys is refused: Key does not match your previous visit"
+else
+  bad "c's chum session refused with another message:"; cat "$T/csync.log"
+fi
+grep -q "Key does not match your previous visit" "$T/arun.log" && ok "the running node logs why it refused c" \
+  || bad "no reason in a's log: $(tail -n 5 "$T/arun.log")"
+c --dir "$T/c" id --json > "$T/c2.id"
+c --dir "$T/a" peer add "$T/c2.id" > "$T/cadd.log" 2>&1 && bad "chum peer add with c's new keys succeeded" \
+  || { grep -q "known with other keys" "$T/cadd.log" && ok "chum peer add with changed keys is refused: $(head -n1 "$T/cadd.log")" \
+       || bad "peer add refusal: $(cat "$T/cadd.log")"; }
 kill -TERM "$RPID"; wait "$RPID"
 c --dir "$T/a" id --url none > /dev/null
+
+# ---- 5b. an untrusted peer is not dialled; trusting it again dials it ---------------------------
+timeout -k 2 60 "$CHUM" --dir "$T/b" run --listen 127.0.0.1:0 --no-dial --log "$T/brun.log" \
+  > "$T/brun.out" 2>&1 &
+BPID=$!
+PIDS+=("$BPID")
+for _ in $(seq 1 200); do grep -q "listening ws://" "$T/brun.out" && break; sleep 0.05; done
+BURL=$(sed -n 's#.*listening \(ws://127.0.0.1:[0-9]*/\).*#\1#p' "$T/brun.out" | head -1)
+c --dir "$T/a" peer untrust "$B" > /dev/null || bad "untrust b"
+c --dir "$T/a" peer add "$T/b.id" --url "$BURL" > /dev/null || bad "a records b's URL"
+c --dir "$T/a" peer list --json | tr -d ' \n\t' | grep -q "\"personId\":\"$B\"[^}]*\"trusted\":false" \
+  && ok "peer add of a known peer keeps it untrusted" || bad "peer add changed the trusted flag"
+timeout -k 2 60 "$CHUM" --dir "$T/a" run --log "$T/arun2.log" > "$T/arun2.out" 2>&1 &
+APID=$!
+PIDS+=("$APID")
+sleep 3
+grep -q "accepted" "$T/brun.log" && bad "a dialled the untrusted b: $(cat "$T/brun.log")" \
+  || ok "chum run does not dial an untrusted peer (3 s)"
+c --dir "$T/a" peer trust "$B" > /dev/null || bad "trust b"
+for _ in $(seq 1 200); do grep -qs "chum started" "$T/brun.log" && break; sleep 0.05; done
+grep -qs "chum started" "$T/brun.log" && ok "after chum peer trust the running node dials b and chum starts" \
+  || bad "no session after trust: $(cat "$T/arun2.log")"
+kill -TERM "$APID" "$BPID"; wait "$APID" "$BPID"
 
 # ---- 6. bad input ------------------------------------------------------------------------------
 c --dir "$T/b" pair '{"token":"abc"}' > /dev/null 2>&1; [ $? -eq 2 ] && ok "a malformed invitation is a usage error" || bad "malformed invitation"

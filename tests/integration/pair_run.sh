@@ -9,9 +9,12 @@
 #     the relay right after the pairing: chum starts within seconds (no 5-10 s reconnect pause).
 #  3. the first chum session after pairing refused as unknown ("Unable to start chum because
 #     you are unknown") is retried after 1 s, not after the 5 s backoff.
+#  4. an invitee that starts chum on the pairing connection (the newer one.models; played by
+#     tool_pair_newer): the inviter's `chum run` answers 'synchronisation' and runs chum there.
 # Every process is bounded by `timeout -k` and killed by the trap; nothing leaves 127.0.0.1.
 set -u
 CHUM=${CHUM:?CHUM must point at the chum binary}
+NEWER="${CHUM_BUILD_DIR:-$(dirname "$CHUM")}/tool_pair_newer"
 T=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -46,7 +49,7 @@ PIDS+=("$!")
 wait_for grep -qs "^listening ws://" "$T/cs.out" || { echo "comm server did not start:"; cat "$T/cs.out"; exit 1; }
 CS="ws://127.0.0.1:$(sed -n 's#^listening ws://127.0.0.1:\([0-9]*\)/ .*#\1#p' "$T/cs.out")/"
 
-for who in a b c d e f; do
+for who in a b c d e f g h; do
   c --dir "$T/$who" init --email "$who@pair-run.test" > /dev/null || { echo "init $who failed"; exit 1; }
   c --dir "$T/$who" id --json > "$T/$who.id" || exit 1
 done
@@ -128,6 +131,26 @@ if wait_for grep -qs "chum started" "$T/e.log"; then
     || bad "chum started only $((t_chum - t_known)) ms after f stored e"
 else
   bad "e and f never started chum:"; cat "$T/e.log" "$T/f.log"
+fi
+
+# ---- 4. chum on the pairing connection (spec/pairing.md §2 "our rule") -----------------------
+if [ -x "$NEWER" ]; then
+  run_node g --listen 127.0.0.1:0 --no-dial
+  wait_for grep -qs "listening ws://" "$T/g.out" || { bad "g did not start:"; cat "$T/g.out"; }
+  GURL=$(sed -n 's#.*listening \(ws://127.0.0.1:[0-9]*/\).*#\1#p' "$T/g.out" | head -1)
+  c --dir "$T/g" invite --url "$GURL" --json > "$T/inv4.json" || bad "invite on g"
+  INV4=$(grep -o '"invitation":{[^}]*}' "$T/inv4.json" | cut -c14-)
+  if timeout -k 2 30 "$NEWER" "$T/h" "$INV4" > "$T/h.out" 2>&1; then
+    ok "an invitee starting chum on the pairing connection gets 'synchronisation' and chum's first request there"
+  else
+    bad "no chum on the pairing connection:"; cat "$T/h.out" "$T/g.log"
+  fi
+  grep -q "chum started on the pairing connection" "$T/g.log" && ok "g's chum run handed the pairing session to chum" \
+    || bad "g did not start chum on the pairing session: $(cat "$T/g.log")"
+  H=$(pid_of h)
+  grep -q "$H" "$T/g/known-peers.json" && ok "g stored h before chum started" || bad "g does not know h"
+else
+  echo "# $NEWER missing: section 4 skipped"
 fi
 
 echo "$pass passed, $fails failed"
