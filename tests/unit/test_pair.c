@@ -5,6 +5,7 @@
 #include "chum/crypto.h"
 #include "chum/err.h"
 #include "chum/log.h"
+#include "chum/node.h"
 #include "chum/pair.h"
 #include "check.h"
 #include "conn_vectors.h"
@@ -573,6 +574,59 @@ TEST(known_peer_trust_flag) {
   free(back);
 }
 
+/* spec/pairing.md §3: the peer's ONE objects, for names that need HTML escapes and at the
+ * longest e-mail: the ID objects hash to the record's IDs, the Keys objects carry the keys. */
+TEST(peer_objects) {
+  chum_known_peer p;
+  memset(&p, 0, sizeof p);
+  snprintf(p.email, sizeof p.email, "a<b>&\"c'@x.test");
+  snprintf(p.instance_name, sizeof p.instance_name, "inst <&>");
+  REQUIRE(chum_node_person_id(p.email, p.person_id) == 0);
+  REQUIRE(chum_node_instance_id(p.instance_name, p.person_id, p.instance_id) == 0);
+  for (int i = 0; i < 32; i++) {
+    p.person_pk[i] = (uint8_t)i;
+    p.person_sign_pk[i] = (uint8_t)(i + 32);
+    p.instance_pk[i] = (uint8_t)(i + 64);
+    p.instance_sign_pk[i] = (uint8_t)(i + 96);
+  }
+  chum_pair_objects *o = malloc(sizeof *o);
+  REQUIRE(o);
+  CHECK_EQ(chum_pair_peer_objects(&p, o), 0);
+  char h[65];
+  chum_sha256_hex(o->person_id_obj, o->person_id_obj_len, h);
+  CHECK_STR(h, p.person_id);
+  chum_sha256_hex(o->instance_id_obj, o->instance_id_obj_len, h);
+  CHECK_STR(h, p.instance_id);
+  CHECK(strstr(o->person_id_obj, "a&lt;b&gt;&amp;") != NULL);
+  static const char pfx[] = "<div data-id-object=\"true\" itemscope itemtype=\"//refin.io/Person\">";
+  CHECK(strncmp(o->person_id_obj, pfx, sizeof pfx - 1) == 0);
+  char md[512];
+  int n = chum_node_keys_microdata(p.person_id, p.person_pk, p.person_sign_pk, md, sizeof md);
+  REQUIRE(n > 0);
+  CHECK_EQ(o->person_keys_len, (size_t)n);
+  CHECK_STR(o->person_keys, md);
+  chum_sha256_hex(md, (size_t)n, h);
+  CHECK_STR(o->person_keys_hash, h);
+  CHECK(strstr(o->instance_keys, p.instance_id) != NULL);
+  CHECK(strstr(o->instance_keys, "404142434445464748494a4b4c4d4e4f") != NULL); /* instance_pk */
+  /* a record whose IDs are not its names' is refused; a malformed ID too */
+  chum_known_peer bad = p;
+  bad.person_id[0] = bad.person_id[0] == '0' ? '1' : '0';
+  CHECK_EQ(chum_pair_peer_objects(&bad, o), CHUM_ERR_INTEGRITY);
+  bad = p;
+  snprintf(bad.instance_id, sizeof bad.instance_id, "xyz");
+  CHECK_EQ(chum_pair_peer_objects(&bad, o), CHUM_ERR_INVAL);
+  /* the longest e-mail, every character escaped, still fits */
+  memset(p.email, '&', CHUM_NODE_EMAIL_MAX);
+  p.email[CHUM_NODE_EMAIL_MAX] = '\0';
+  REQUIRE(chum_node_person_id(p.email, p.person_id) == 0);
+  REQUIRE(chum_node_instance_id(p.instance_name, p.person_id, p.instance_id) == 0);
+  CHECK_EQ(chum_pair_peer_objects(&p, o), 0);
+  chum_sha256_hex(o->person_id_obj, o->person_id_obj_len, h);
+  CHECK_STR(h, p.person_id);
+  free(o);
+}
+
 int main(void) {
   chum_log_set_level(CHUM_LOG_ERROR);
   RUN(invitation_forms);
@@ -586,5 +640,6 @@ int main(void) {
   RUN(pair_sync_wait);
   RUN(pair_bad_messages);
   RUN(known_peer_trust_flag);
+  RUN(peer_objects);
   return chum_check_finish();
 }
