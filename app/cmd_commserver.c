@@ -29,7 +29,7 @@ static void on_signal(int sig) {
 typedef struct cs_conn {
   bool in_use, opened, gone, terminate;
   unsigned handle; /* chum_commserver client, once opened */
-  int fd;
+  app_stream *st;  /* the client's socket (app/stream.h) */
   chum_ws *ws;
   char addr[80];
   struct cs_loop *lp;
@@ -130,13 +130,13 @@ static void conn_free(cs_loop *lp, cs_conn *c) {
     lp->by_handle[c->handle] = NULL;
   }
   chum_ws_free(c->ws);
-  chum_port_sock_close(c->fd);
+  app_stream_free(c->st);
   memset(c, 0, sizeof *c);
   drain_actions(lp);
 }
 
 static void flush(cs_conn *c) {
-  if (!c->terminate && app_ws_flush(c->ws, c->fd) < 0) chum_ws_eof(c->ws, chum_port_now_ms());
+  if (!c->terminate && app_ws_flush(c->ws, c->st) < 0) chum_ws_eof(c->ws, chum_port_now_ms());
 }
 
 /* A client may be read while its relayed partner has room for what one read can complete:
@@ -249,7 +249,7 @@ int cmd_commserver(cli_ctx *ctx, int argc, char **argv) {
       if (!c->in_use) continue;
       active++;
       const uint8_t *d;
-      fds[n].fd = c->fd;
+      fds[n].fd = app_stream_fd(c->st);
       fds[n].events = (may_read(&lp, c) ? CHUM_POLL_IN : 0) |
                       (chum_ws_output(c->ws, &d) ? CHUM_POLL_OUT : 0);
       who[n++] = c;
@@ -279,10 +279,11 @@ int cmd_commserver(cli_ctx *ctx, int argc, char **argv) {
           }
           memset(c, 0, sizeof *c);
           c->lp = &lp;
-          c->fd = fd;
+          if (app_stream_wrap(&c->st, fd) < 0) continue; /* closed it */
           snprintf(c->addr, sizeof c->addr, "%s", peer);
           if (chum_ws_new(&c->ws, &ws, on_ws_event, c, now) < 0) {
-            chum_port_sock_close(fd);
+            app_stream_free(c->st);
+            c->st = NULL;
             continue;
           }
           c->in_use = true;
@@ -295,7 +296,7 @@ int cmd_commserver(cli_ctx *ctx, int argc, char **argv) {
       if (fds[i].revents & (CHUM_POLL_IN | CHUM_POLL_HUP | CHUM_POLL_ERR)) {
         uint8_t buf[RX_CHUNK];
         for (int k = 0; k < 8 && !c->gone && !c->terminate && may_read(&lp, c); k++) {
-          int r = chum_port_sock_recv(c->fd, buf, sizeof buf);
+          int r = app_stream_read(c->st, buf, sizeof buf);
           if (r == CHUM_ERR_AGAIN) break;
           if (r <= 0) {
             chum_ws_eof(c->ws, now);

@@ -3,6 +3,7 @@
 #include "node_url.h"
 #include "pair_app.h"
 
+#include "chum/config.h"
 #include "chum/err.h"
 #include "chum/port.h"
 
@@ -54,14 +55,15 @@ static int read_invitation(const char *arg, chum_invitation *inv) {
 }
 
 int cmd_pair(cli_ctx *ctx, int argc, char **argv) {
-  const char *url = NULL;
+  const char *url = NULL, *ca = NULL;
   unsigned long timeout = 30;
   const cli_opt opts[] = {
       {"url", 'u', CLI_OPT_STRING, "URL", "where this node can be reached, sent to the inviter (default: the node's URL, chum id)", &url, 0},
       {"timeout", 0, CLI_OPT_UINT, "S", "give up after S seconds (default 30)", &timeout, 3600},
+      {"ca", 0, CLI_OPT_STRING, "FILE", "trusted roots (PEM) for wss:// (default: the system bundle, " CHUM_TLS_CA_FILE ")", &ca, 0},
       {0}};
   const cli_spec spec = {
-      "chum pair INVITATION [--url URL] [--timeout S]",
+      "chum pair INVITATION [--url URL] [--timeout S] [--ca FILE]",
       "Accept an invitation made by `chum invite` or by a ONE app: INVITATION is the invitation\n"
       "link (https://…/invites/…#<encoded JSON>), the JSON {token, publicKey, url}, or a file\n"
       "holding either (or `chum invite --json` output; '-' reads stdin). chum dials the URL,\n"
@@ -75,8 +77,10 @@ int cmd_pair(cli_ctx *ctx, int argc, char **argv) {
       opts, 1, 1,
       "The inviter's first chum session right after pairing may be refused once ('Unable to\n"
       "start chum because you are unknown'); `chum run` asks again after 1 s by itself.\n"
-      "ws:// URLs only for now (no wss://). A comm server's ws:// URL works: it relays the\n"
-      "session to the inviter unchanged.\n"
+      "The invitation's URL may be ws:// or wss:// (TLS: the certificate must chain to a trusted\n"
+      "root, --ca FILE or the system bundle, and name the URL's host; a refused certificate\n"
+      "fails with the reason). A comm server's URL works: it relays the session to the inviter\n"
+      "unchanged.\n"
       "\nexamples:\n"
       "  chum --dir bob pair invite.json\n"
       "  chum --dir bob pair 'https://edda.one/invites/invitePartner/?invited=true#%7B...%7D'"};
@@ -104,6 +108,7 @@ int cmd_pair(cli_ctx *ctx, int argc, char **argv) {
   if (!url && app_node_url_load(ctx->dir, node_url, sizeof node_url) > 0) url = node_url;
   o.own_url = url;
   o.timeout_ms = (uint32_t)(timeout * 1000);
+  o.ca_file = ca;
   rc = app_pair_run(ctx, &o, &store);
   memset(&inv, 0, sizeof inv);
   if (rc != CLI_OK) return rc;

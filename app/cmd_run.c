@@ -6,6 +6,7 @@
 #include "node_url.h"
 #include "relay_pool.h"
 
+#include "chum/config.h"
 #include "chum/err.h"
 
 #include <stdio.h>
@@ -46,7 +47,7 @@ static int run_setup_cb(app_node *n, void *user) {
 }
 
 int cmd_run(cli_ctx *ctx, int argc, char **argv) {
-  const char *listen = NULL, *log_file = NULL, *url = NULL, *discover = NULL;
+  const char *listen = NULL, *log_file = NULL, *url = NULL, *discover = NULL, *ca = NULL;
   cli_multi commservers = {{0}, 0};
   bool accept_unknown = false, once = false, no_dial = false, no_status = false;
   const cli_opt opts[] = {
@@ -60,9 +61,10 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv) {
       {"no-status", 0, CLI_OPT_FLAG, NULL, "no live status line on the terminal", &no_status, 0},
       {"accept-unknown", 0, CLI_OPT_FLAG, NULL, "let persons not in known-peers.json finish the handshake", &accept_unknown, 0},
       {"once", 0, CLI_OPT_FLAG, NULL, "exit after the first session ended (exit 0 if chum could start)", &once, 0},
+      {"ca", 0, CLI_OPT_STRING, "FILE", "trusted roots (PEM) for wss:// (default: the system bundle, " CHUM_TLS_CA_FILE ")", &ca, 0},
       {0}};
   const cli_spec spec = {
-      "chum run [--listen HOST:PORT] [--commserver URL] [--url URL] [--discover IFACE[,IFACE]] [--no-dial] [--log FILE] [--no-status] [--accept-unknown] [--once]",
+      "chum run [--listen HOST:PORT] [--commserver URL] [--url URL] [--discover IFACE[,IFACE]] [--no-dial] [--log FILE] [--no-status] [--accept-unknown] [--once] [--ca FILE]",
       "Run the node: accept ONE sessions on a WebSocket (ws://) as one.models does, dial every\n"
       "known peer that has a URL (chum peer add FILE --url ws://HOST:PORT/), and run chum with\n"
       "each peer in keepRunning mode: the objects each side may read travel both ways, and again\n"
@@ -79,6 +81,10 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv) {
       "ordinary ONE session (end-to-end encrypted; the relay sees no content). The node's URL\n"
       "for `chum id --json` is recorded at start: --url, else the first --commserver, else\n"
       "ws://HOST:PORT/ of --listen.\n"
+      "Peers and comm servers may have wss:// URLs: TLS, with the certificate checked against\n"
+      "--ca FILE (else the system bundle) and the URL's host; a refused certificate is logged\n"
+      "with the reason and retried like any failed dial. The node itself listens on ws:// (put\n"
+      "a TLS terminator in front for wss://).\n"
       "The live state (peers, sessions, objects and bytes in and out, rates, the file being\n"
       "received) goes to <dir>/run-status.json every second (chum status shows it) and, on a\n"
       "terminal, to a status line. Stops cleanly on SIGINT/SIGTERM, closing sessions with\n"
@@ -87,6 +93,7 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv) {
       "examples:\n  chum --dir alice run --listen 127.0.0.1:8765\n"
       "  chum --dir bob run --listen 127.0.0.1:8766 --log bob.log\n"
       "  chum --dir carol run --commserver ws://relay.example:8000/   (behind NAT)\n"
+      "  chum --dir erin run --commserver wss://comm.example/ --ca ca.pem\n"
       "  chum --dir dave run --listen 0.0.0.0:8765 --discover eth0"};
   cli_args args;
   int rc = cli_parse(ctx, &spec, argc, argv, &args);
@@ -107,6 +114,7 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv) {
   o.no_dial = no_dial;
   o.log_file = log_file;
   o.status_line = !no_status && !log_file;
+  o.ca_file = ca;
   o.accept_groups = CHUM_PAIR_GROUP; /* answer invitations (app/pair_run.c) */
   app_disc_run_cfg disc; /* docs/discovery.md "Discovery in chum run" */
   memset(&disc, 0, sizeof disc);

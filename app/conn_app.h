@@ -27,6 +27,7 @@
 
 #include "cli.h"
 #include "peers_app.h"
+#include "stream.h"
 
 #include "chum/conn.h"
 #include "chum/port.h"
@@ -61,7 +62,8 @@ typedef enum app_mode {
 typedef struct app_loop_opts {
   app_mode mode;
   const char *listen;      /* run: HOST:PORT to accept on, or NULL */
-  const char *connect_url; /* connect, sync: ws:// URL, or NULL */
+  const char *connect_url; /* connect, sync: ws:// or wss:// URL, or NULL */
+  const char *ca_file;     /* wss://: trusted roots (PEM); NULL: CHUM_TLS_CA_FILE */
   const uint8_t *target_pk; /* connect, sync: the peer's instance key */
   bool accept_unknown;     /* accept persons not in known-peers.json (chum still refuses: §8) */
   bool once;               /* run: exit after the first session ended */
@@ -103,15 +105,16 @@ typedef struct app_poll_source {
 /* Add a poll source (copied). CHUM_ERR_NOBUF when APP_MAX_SOURCES are in use. */
 int app_node_add_source(app_node *n, const app_poll_source *src);
 
-/* Take over an open, non-blocking socket |fd| (closed by the loop from now on). |outgoing|:
+/* Take over an open, non-blocking stream |st| (app/stream.h: a socket, TLS for wss://; freed
+ * by the loop from now on; it may still be connecting). |outgoing|:
  * we are the initiator (|target_pk| the peer's instance key, |group| NULL = "chum"); |ws|:
- * an already open WebSocket on |fd| (its events must be forwarded to app_sess_ws_event with
+ * an already open WebSocket on |st| (its events must be forwarded to app_sess_ws_event with
  * the returned session as user), or NULL to open one here (client handshake when outgoing,
  * server otherwise, with |host| and |path| for the client's request). Returns the session or
  * NULL (too many sessions; nothing taken over then). */
-app_sess *app_node_adopt(app_node *n, int fd, chum_ws *ws, bool outgoing, const char *addr,
-                         const uint8_t *target_pk, const char *group, const char *host,
-                         uint16_t port, const char *path);
+app_sess *app_node_adopt(app_node *n, app_stream *st, chum_ws *ws, bool outgoing,
+                         const char *addr, const uint8_t *target_pk, const char *group,
+                         const char *host, uint16_t port, const char *path);
 /* The WebSocket event handler of a session (for a WebSocket adopted with app_node_adopt). */
 void app_sess_ws_event(chum_ws *ws, const chum_ws_event *ev, void *sess);
 
@@ -171,8 +174,7 @@ const char *app_node_dir(const app_node *n);
 chum_store *app_node_store(app_node *n);
 const chum_recipes *app_node_recipes(const app_node *n);
 
-/* Write a WebSocket's pending output to its socket |fd| until it is empty or the socket would
- * block (0), or a send fails (the negative chum_err; the caller ends the connection). */
-int app_ws_flush(chum_ws *ws, int fd);
+/* The trusted roots for wss:// dials (app_loop_opts.ca_file; NULL: the system bundle). */
+const char *app_node_ca_file(const app_node *n);
 
 #endif

@@ -30,6 +30,7 @@
  * rest). */
 #include "conn_app.h"
 #include "node_run.h"
+#include "stream.h"
 
 #include "chum/conn.h"
 #include "chum/crypto.h"
@@ -68,11 +69,12 @@ static void on_signal(int sig) {
 }
 
 struct app_sess {
-  bool in_use, outgoing, ready_seen, closed_clean, conn_closed, finished, connecting;
+  bool in_use, outgoing, ready_seen, closed_clean, conn_closed, finished;
   bool assigned; /* the active connection of its (remote key, group): duplicate rule */
   bool has_target;
   uint64_t assigned_at;
-  int id, fd;
+  int id;
+  app_stream *st; /* the socket, with TLS for wss:// (app/stream.h) */
   chum_ws *ws;
   chum_conn *conn;
   uint64_t started_at, ready_at, last_rx;
@@ -576,9 +578,9 @@ void app_sess_ws_event(chum_ws *ws, const chum_ws_event *ev, void *user) {
 
 static void peers_refresh(app_node *lp, uint64_t now);
 
-app_sess *app_node_adopt(app_node *lp, int fd, chum_ws *ws, bool outgoing, const char *addr,
-                         const uint8_t *target_pk, const char *group, const char *host,
-                         uint16_t port, const char *path) {
+app_sess *app_node_adopt(app_node *lp, app_stream *st, chum_ws *ws, bool outgoing,
+                         const char *addr, const uint8_t *target_pk, const char *group,
+                         const char *host, uint16_t port, const char *path) {
   app_sess *s = NULL;
   for (int i = 0; i < MAX_SESSIONS; i++)
     if (!lp->s[i].in_use) {
@@ -588,7 +590,7 @@ app_sess *app_node_adopt(app_node *lp, int fd, chum_ws *ws, bool outgoing, const
   if (!s) return NULL;
   memset(s, 0, sizeof *s);
   s->lp = lp;
-  s->fd = fd;
+  s->st = st;
   s->id = ++lp->next_id;
   s->outgoing = outgoing;
   snprintf(s->addr, sizeof s->addr, "%s", addr ? addr : "?");
@@ -639,44 +641,32 @@ static void sess_free(app_sess *s) {
   sess_chum_free(s);
   chum_ws_free(s->ws);
   chum_conn_free(s->conn);
-  chum_port_sock_close(s->fd);
+  app_stream_free(s->st);
   s->in_use = false;
   s->lp->sessions_done++;
 }
 
-int app_ws_flush(chum_ws *ws, int fd) {
-  const uint8_t *d;
-  size_t n;
-  while ((n = chum_ws_output(ws, &d)) > 0) {
-    int w = chum_port_sock_send(fd, d, n);
-    if (w == CHUM_ERR_AGAIN) return 0;
-    if (w < 0) return w;
-    chum_ws_output_consume(ws, (size_t)w);
-  }
-  return 0;
-}
-
 /* Write pending WebSocket bytes to the socket. */
 static void flush(app_sess *s) {
-  if (app_ws_flush(s->ws, s->fd) < 0) chum_ws_eof(s->ws, chum_port_now_ms());
+  if (app_ws_flush(s->ws, s->st) < 0) chum_ws_eof(s->ws, chum_port_now_ms());
 }
 
 /* Returns true if it moved rpc messages (the loop should come back at once). */
 static bool service(app_sess *s, bool readable, uint64_t now) {
-  if (s->connecting) {
-    int e = chum_port_sock_error(s->fd);
-    if (e != 0) {
-      say(s, "cannot connect to %s", s->addr);
-      snprintf(s->close_reason, sizeof s->close_reason, "cannot connect to %s", s->addr);
+  if (!app_stream_ready(s->st)) { /* connect, then the TLS handshake for wss:// */
+    int e = app_stream_progress(s->st);
+    if (e < 0 && e != CHUM_ERR_AGAIN) {
+      say(s, "cannot connect to %s: %s", s->addr, app_stream_error(s->st));
+      snprintf(s->close_reason, sizeof s->close_reason, "cannot connect to %s: %s", s->addr,
+               app_stream_error(s->st));
       s->finished = true;
       return false;
     }
-    s->connecting = false;
   }
-  if (readable) {
+  if (readable || app_stream_pending(s->st)) {
     uint8_t buf[RX_CHUNK];
     for (int i = 0; i < 64; i++) {
-      int r = chum_port_sock_recv(s->fd, buf, sizeof buf);
+      int r = app_stream_read(s->st, buf, sizeof buf);
       if (r == CHUM_ERR_AGAIN) break;
       if (r <= 0) {
         chum_ws_eof(s->ws, now);
@@ -726,27 +716,33 @@ static bool service(app_sess *s, bool readable, uint64_t now) {
   }
   if (chum_ws_is_closed(s->ws) && chum_ws_output(s->ws, &(const uint8_t *){NULL}) == 0)
     s->finished = true;
+  if (!s->finished && app_stream_pending(s->st)) moved = true; /* decrypted bytes wait */
   return moved;
 }
 
 static app_sess *dial_url(app_node *lp, const char *url, const uint8_t *pk) {
-  char host[256], path[512];
+  char host[256], path[512], err[200];
   uint16_t port;
-  if (app_parse_url(url, false, host, sizeof host, &port, path, sizeof path) < 0) {
-    CHUM_LOGW("node", "'%s' is not a ws://HOST:PORT/ URL (wss:// is not supported yet)", url);
+  bool tls;
+  if (app_stream_parse_url(url, &tls, host, sizeof host, &port, path, sizeof path) < 0) {
+    CHUM_LOGW("node", "'%s' is not a ws:// or wss:// URL (ws://HOST:PORT/PATH)", url);
     return NULL;
   }
-  int fd = -1;
-  if (chum_port_tcp_connect(host, port, &fd) < 0) return NULL;
-  app_sess *s = app_node_adopt(lp, fd, NULL, true, url, pk, NULL, host, port, path);
+  app_stream *st = NULL;
+  if (app_stream_dial(&st, host, port, tls, lp->o->ca_file, err, sizeof err) < 0) {
+    CHUM_LOGW("node", "cannot dial %s: %s", url, err);
+    return NULL;
+  }
+  app_sess *s = app_node_adopt(lp, st, NULL, true, url, pk, NULL, host, port, path);
   if (!s) {
-    chum_port_sock_close(fd);
+    app_stream_free(st);
     return NULL;
   }
-  s->connecting = true;
   say(s, "connecting to %s", url);
   return s;
 }
+
+const char *app_node_ca_file(const app_node *n) { return n ? n->o->ca_file : NULL; }
 
 /* ---- dialling known peers ---------------------------------------------------------------- */
 
@@ -1138,9 +1134,11 @@ static void accept_all(app_node *lp, uint64_t now) {
   int fd;
   char peer[80];
   while (chum_port_tcp_accept(lp->listen_fd, &fd, peer, sizeof peer) == 0) {
-    app_sess *s = app_node_adopt(lp, fd, NULL, false, peer, NULL, NULL, NULL, 0, NULL);
+    app_stream *st = NULL;
+    if (app_stream_wrap(&st, fd) < 0) continue; /* closed it */
+    app_sess *s = app_node_adopt(lp, st, NULL, false, peer, NULL, NULL, NULL, 0, NULL);
     if (!s) {
-      chum_port_sock_close(fd);
+      app_stream_free(st);
       CHUM_LOGW("conn", "refused a connection from %s: too many sessions", peer);
     } else {
       say(s, "accepted %s", peer);
@@ -1235,9 +1233,9 @@ int app_conn_loop(cli_ctx *ctx, const app_loop_opts *o) {
       app_sess *s = &lp->s[i];
       if (!s->in_use) continue;
       active++;
-      fds[n].fd = s->fd;
+      fds[n].fd = app_stream_fd(s->st);
       const uint8_t *d;
-      fds[n].events = CHUM_POLL_IN | ((s->connecting || chum_ws_output(s->ws, &d)) ? CHUM_POLL_OUT : 0);
+      fds[n].events = app_stream_events(s->st, chum_ws_output(s->ws, &d) > 0);
       src_of[n] = -1;
       who[n++] = s;
       uint64_t d1 = chum_ws_deadline(s->ws), d2 = chum_conn_deadline(s->conn);

@@ -5,6 +5,7 @@
 
 #include "conn_app.h"
 #include "peers_app.h"
+#include "stream.h"
 
 #include "chum/crypto.h"
 #include "chum/err.h"
@@ -140,8 +141,9 @@ static void on_signal(int sig) {
 }
 
 typedef struct psess {
-  bool in_use, outgoing, connecting, finished;
-  int id, fd;
+  bool in_use, outgoing, finished;
+  int id;
+  app_stream *st; /* the socket, TLS for wss:// (app/stream.h) */
   chum_ws *ws;
   chum_conn *conn;
   chum_pair *pair;
@@ -273,15 +275,15 @@ static void on_ws_event(chum_ws *ws, const chum_ws_event *ev, void *user) {
   }
 }
 
-static psess *psess_new(ploop *lp, int fd, bool outgoing, const char *addr, const char *host,
-                        uint16_t port, const char *path) {
+static psess *psess_new(ploop *lp, app_stream *st, bool outgoing, const char *addr,
+                        const char *host, uint16_t port, const char *path) {
   psess *s = NULL;
   for (int i = 0; i < MAX_PSESS && !s; i++)
     if (!lp->s[i].in_use) s = &lp->s[i];
   if (!s) return NULL;
   memset(s, 0, sizeof *s);
   s->lp = lp;
-  s->fd = fd;
+  s->st = st;
   s->id = ++lp->next_id;
   s->outgoing = outgoing;
   snprintf(s->addr, sizeof s->addr, "%s", addr);
@@ -332,28 +334,29 @@ static void psess_free(psess *s) {
   chum_ws_free(s->ws);
   chum_conn_free(s->conn);
   chum_pair_free(s->pair);
-  chum_port_sock_close(s->fd);
+  app_stream_free(s->st);
   s->in_use = false;
 }
 
 static void flush(psess *s) {
-  if (app_ws_flush(s->ws, s->fd) < 0) chum_ws_eof(s->ws, chum_port_now_ms());
+  if (app_ws_flush(s->ws, s->st) < 0) chum_ws_eof(s->ws, chum_port_now_ms());
 }
 
 static void service(psess *s, bool readable, uint64_t now) {
-  if (s->connecting) {
-    if (chum_port_sock_error(s->fd) != 0) {
-      say(s, "cannot connect to %s", s->addr);
-      snprintf(s->lp->last_error, sizeof s->lp->last_error, "cannot connect to %s", s->addr);
+  if (!app_stream_ready(s->st)) { /* connect, then the TLS handshake for wss:// */
+    int e = app_stream_progress(s->st);
+    if (e < 0 && e != CHUM_ERR_AGAIN) {
+      say(s, "cannot connect to %s: %s", s->addr, app_stream_error(s->st));
+      snprintf(s->lp->last_error, sizeof s->lp->last_error, "cannot connect to %s: %s", s->addr,
+               app_stream_error(s->st));
       s->finished = true;
       return;
     }
-    s->connecting = false;
   }
-  if (readable) {
+  if (readable || app_stream_pending(s->st)) {
     uint8_t buf[RX_CHUNK];
     for (int i = 0; i < 64; i++) {
-      int r = chum_port_sock_recv(s->fd, buf, sizeof buf);
+      int r = app_stream_read(s->st, buf, sizeof buf);
       if (r == CHUM_ERR_AGAIN) break;
       if (r <= 0) {
         chum_ws_eof(s->ws, now);
@@ -423,26 +426,26 @@ int app_pair_run(cli_ctx *ctx, const app_pair_opts *o, app_pair_store *store) {
   uint64_t start = chum_port_now_ms();
   uint64_t give_up = o->inviter ? UINT64_MAX : start + (o->timeout_ms ? o->timeout_ms : 30000);
   if (!o->inviter) {
-    char host[256], path[512];
+    char host[256], path[512], err[200];
     uint16_t port;
-    if (app_parse_url(o->inv->url, false, host, sizeof host, &port, path, sizeof path) < 0) {
-      cli_error("wss:// (TLS) is not supported by `chum pair` yet; a ws:// comm server works",
-                "cannot dial %s: only ws://HOST:PORT URLs", o->inv->url);
+    bool tls;
+    if (app_stream_parse_url(o->inv->url, &tls, host, sizeof host, &port, path, sizeof path) < 0) {
+      cli_error("the invitation must name a ws:// or wss:// URL",
+                "cannot dial %s: not a ws:// or wss:// URL", o->inv->url);
       result = CLI_USAGE;
       goto out;
     }
-    int fd = -1;
-    if (chum_port_tcp_connect(host, port, &fd) < 0) {
-      cli_error("is the inviting node running and reachable?", "cannot connect to %s",
-                o->inv->url);
+    app_stream *st = NULL;
+    if (app_stream_dial(&st, host, port, tls, o->ca_file, err, sizeof err) < 0) {
+      cli_error("is the inviting node (or its comm server) running and reachable?",
+                "cannot connect to %s: %s", o->inv->url, err);
       goto out;
     }
-    psess *s = psess_new(lp, fd, true, o->inv->url, host, port, path);
+    psess *s = psess_new(lp, st, true, o->inv->url, host, port, path);
     if (!s) {
-      chum_port_sock_close(fd);
+      app_stream_free(st);
       goto out;
     }
-    s->connecting = true;
     say(s, "connecting to %s", o->inv->url);
   }
   bool done = false;
@@ -463,15 +466,15 @@ int app_pair_run(cli_ctx *ctx, const app_pair_opts *o, app_pair_store *store) {
       psess *s = &lp->s[i];
       if (!s->in_use) continue;
       const uint8_t *d;
-      fds[n].fd = s->fd;
-      fds[n].events =
-          CHUM_POLL_IN | ((s->connecting || chum_ws_output(s->ws, &d)) ? CHUM_POLL_OUT : 0);
+      fds[n].fd = app_stream_fd(s->st);
+      fds[n].events = app_stream_events(s->st, chum_ws_output(s->ws, &d) > 0);
       who[n++] = s;
       uint64_t d1 = chum_ws_deadline(s->ws), d2 = chum_conn_deadline(s->conn),
                d3 = chum_pair_deadline(s->pair);
       if (d1 < deadline) deadline = d1;
       if (d2 < deadline) deadline = d2;
       if (d3 < deadline) deadline = d3;
+      if (app_stream_pending(s->st)) deadline = now; /* decrypted bytes wait */
     }
     int timeout = deadline > now ? (int)(deadline - now) : 0;
     chum_port_poll(fds, n, g_stop ? 50 : timeout);
@@ -482,9 +485,11 @@ int app_pair_run(cli_ctx *ctx, const app_pair_opts *o, app_pair_store *store) {
         int fd;
         char peer[80];
         while (chum_port_tcp_accept(o->listen_fd, &fd, peer, sizeof peer) == 0) {
-          psess *s = psess_new(lp, fd, false, peer, NULL, 0, NULL);
+          app_stream *st = NULL;
+          if (app_stream_wrap(&st, fd) < 0) continue; /* closed it */
+          psess *s = psess_new(lp, st, false, peer, NULL, 0, NULL);
           if (!s) {
-            chum_port_sock_close(fd);
+            app_stream_free(st);
             CHUM_LOGW("pair", "refused a connection from %s: too many sessions", peer);
           } else {
             chum_conn_start(s->conn, now);

@@ -56,6 +56,7 @@ typedef struct app_pair_opts {
   const char *own_url;         /* the URL we announce in our identity (NULL: none) */
   uint64_t until_wall_ms;      /* inviter: give up at this wall-clock time (0: never) */
   uint32_t timeout_ms;         /* invitee: give up after this long (0: 30 s) */
+  const char *ca_file;         /* invitee, wss://: trusted roots (PEM); NULL: CHUM_TLS_CA_FILE */
 } app_pair_opts;
 
 /* Run pairing sessions until one pairing succeeded (exit CLI_OK), or it failed / timed out

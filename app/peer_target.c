@@ -28,8 +28,9 @@ int app_peer_target(const char *dir, const char *target, const char *via, char *
     cli_error("add the peer first: chum peer add FILE --url URL", "%s is not a known peer",
               target);
     rc = CLI_RUNTIME;
-  } else if (via && app_parse_url(via, false, (char[256]){0}, 256, &(uint16_t){0}, NULL, 0) < 0) {
-    cli_error("e.g. --via ws://127.0.0.1:8000/", "'%s' is not a ws://HOST:PORT/ URL", via);
+  } else if (via && app_stream_parse_url(via, &(bool){0}, (char[256]){0}, 256, &(uint16_t){0},
+                                         NULL, 0) < 0) {
+    cli_error("e.g. --via ws://127.0.0.1:8000/", "'%s' is not a ws:// or wss:// URL", via);
     rc = CLI_USAGE;
   } else if (!p->url[0] && !via) {
     cli_error("set it: chum peer add FILE --url ws://HOST:PORT", "peer %s has no URL", p->email);

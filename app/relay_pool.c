@@ -1,5 +1,6 @@
 /* The comm-server spare pools of `chum run --commserver URL` (app/relay_pool.h). */
 #include "relay_pool.h"
+#include "stream.h"
 
 #include "chum/conn.h"
 #include "chum/err.h"
@@ -17,8 +18,8 @@
 struct relay_server;
 
 typedef struct spare {
-  bool used, connecting, registered, failed;
-  int fd;
+  bool used, registered, failed;
+  app_stream *st; /* the socket, TLS for wss:// (app/stream.h) */
   chum_ws *ws;
   chum_conn_relay *relay;
   char why[128];
@@ -29,6 +30,7 @@ typedef struct relay_server {
   char url[CHUM_CONN_URL_MAX + 1];
   char host[256], path[256];
   uint16_t port;
+  bool tls; /* wss:// */
   spare sp[CHUM_RELAY_SPARES];
   uint64_t next_open; /* earliest time to open the next spare */
   bool online;
@@ -53,9 +55,11 @@ int app_relay_check_urls(const char *const *urls, int n) {
   for (int i = 0; i < n; i++) {
     char host[256], path[256];
     uint16_t port;
+    bool tls;
     if (strlen(urls[i]) > CHUM_CONN_URL_MAX ||
-        app_parse_url(urls[i], false, host, sizeof host, &port, path, sizeof path) < 0) {
-      cli_error("e.g. --commserver ws://192.0.2.7:8000/", "'%s' is not a ws://HOST:PORT/ URL", urls[i]);
+        app_stream_parse_url(urls[i], &tls, host, sizeof host, &port, path, sizeof path) < 0) {
+      cli_error("e.g. --commserver ws://192.0.2.7:8000/ or wss://relay.example/",
+                "'%s' is not a ws:// or wss:// URL", urls[i]);
       return CHUM_ERR_INVAL;
     }
   }
@@ -82,13 +86,12 @@ static void online_check(relay_server *srv) {
   }
 }
 
-static void spare_free(spare *sp, bool close_fd) {
+static void spare_free(spare *sp, bool close_stream) {
   chum_conn_relay_free(sp->relay);
   chum_ws_free(sp->ws);
-  if (close_fd) chum_port_sock_close(sp->fd);
+  if (close_stream) app_stream_free(sp->st);
   relay_server *srv = sp->srv;
   memset(sp, 0, sizeof *sp);
-  sp->fd = -1;
   sp->srv = srv;
 }
 
@@ -114,16 +117,17 @@ static void relay_to_ws(spare *sp) {
 
 static void handover(spare *sp, uint64_t now) {
   relay_server *srv = sp->srv;
-  app_sess *s = app_node_adopt(srv->pool->n, sp->fd, sp->ws, false, srv->url, NULL, NULL, NULL,
+  app_sess *s = app_node_adopt(srv->pool->n, sp->st, sp->ws, false, srv->url, NULL, NULL, NULL,
                                0, NULL);
   if (!s) {
     spare_fail(sp, "handover: too many sessions", now);
     return;
   }
-  /* the WebSocket and the socket belong to the session now; its next message (the forwarded
+  /* the WebSocket and the stream belong to the session now; its next message (the forwarded
    * communication_request, maybe in the same read) goes to the session */
   chum_ws_set_handler(sp->ws, app_sess_ws_event, s);
   sp->ws = NULL;
+  sp->st = NULL;
   srv->handovers++;
   CHUM_LOGI(MOD, "comm server %s: handover %u: a peer connects through the relay", srv->url,
             srv->handovers);
@@ -188,10 +192,12 @@ static void spare_ws_event(chum_ws *ws, const chum_ws_event *ev, void *user) {
 }
 
 static void spare_open(relay_server *srv, spare *sp, uint64_t now) {
-  int fd = -1;
+  app_stream *st = NULL;
+  char err[200];
   sp->srv = srv;
-  if (chum_port_tcp_connect(srv->host, srv->port, &fd) < 0) {
-    spare_fail(sp, "cannot connect", now);
+  if (app_stream_dial(&st, srv->host, srv->port, srv->tls, app_node_ca_file(srv->pool->n), err,
+                      sizeof err) < 0) {
+    spare_fail(sp, err, now);
     sp->failed = false; /* nothing to clean up */
     return;
   }
@@ -204,13 +210,12 @@ static void spare_open(relay_server *srv, spare *sp, uint64_t now) {
   ws.path = srv->path;
   ws.open_timeout_ms = CHUM_WS_OPEN_TIMEOUT_MS;
   if (chum_ws_new(&sp->ws, &ws, spare_ws_event, sp, now) < 0) {
-    chum_port_sock_close(fd);
+    app_stream_free(st);
     srv->next_open = now + CHUM_RELAY_RETRY_MS;
     return;
   }
-  sp->fd = fd;
+  sp->st = st;
   sp->used = true;
-  sp->connecting = true;
 }
 
 static size_t pool_fds(void *user, chum_pollfd *fds, size_t cap, uint64_t *deadline) {
@@ -229,9 +234,8 @@ static size_t pool_fds(void *user, chum_pollfd *fds, size_t cap, uint64_t *deadl
       if (!sp->registered) opening = true;
       if (p->npolled < cap && p->npolled < APP_SOURCE_MAX_FDS) {
         const uint8_t *d;
-        fds[p->npolled].fd = sp->fd;
-        fds[p->npolled].events =
-            CHUM_POLL_IN | ((sp->connecting || chum_ws_output(sp->ws, &d)) ? CHUM_POLL_OUT : 0);
+        fds[p->npolled].fd = app_stream_fd(sp->st);
+        fds[p->npolled].events = app_stream_events(sp->st, chum_ws_output(sp->ws, &d) > 0);
         fds[p->npolled].revents = 0;
         p->polled[p->npolled++] = sp;
       }
@@ -239,7 +243,7 @@ static size_t pool_fds(void *user, chum_pollfd *fds, size_t cap, uint64_t *deadl
       uint64_t d2 = sp->relay ? chum_conn_relay_deadline(sp->relay) : UINT64_MAX;
       if (d1 < *deadline) *deadline = d1;
       if (d2 < *deadline) *deadline = d2;
-      if (sp->failed) *deadline = now;
+      if (sp->failed || app_stream_pending(sp->st)) *deadline = now;
     }
     if (free_slot && !opening && srv->next_open < *deadline) *deadline = srv->next_open;
   }
@@ -247,7 +251,7 @@ static size_t pool_fds(void *user, chum_pollfd *fds, size_t cap, uint64_t *deadl
 }
 
 static void spare_flush(spare *sp, uint64_t now) {
-  if (sp->used && !sp->failed && app_ws_flush(sp->ws, sp->fd) < 0)
+  if (sp->used && !sp->failed && app_ws_flush(sp->ws, sp->st) < 0)
     spare_fail(sp, "the connection broke", now);
 }
 
@@ -255,19 +259,19 @@ static void pool_service(void *user, const chum_pollfd *fds, size_t n, uint64_t 
   relay_pool *p = user;
   for (size_t i = 0; i < n && i < p->npolled; i++) {
     spare *sp = p->polled[i];
-    if (!sp->used || sp->fd != fds[i].fd) continue;
-    if (sp->connecting) {
-      if (!(fds[i].revents & (CHUM_POLL_OUT | CHUM_POLL_ERR | CHUM_POLL_HUP))) continue;
-      if (chum_port_sock_error(sp->fd) != 0) {
-        spare_fail(sp, "cannot connect", now);
-        continue;
-      }
-      sp->connecting = false;
+    if (!sp->used || app_stream_fd(sp->st) != fds[i].fd) continue;
+    if (!app_stream_ready(sp->st)) { /* connect, then the TLS handshake for wss:// */
+      if (!fds[i].revents) continue;
+      int rc = app_stream_progress(sp->st);
+      if (rc < 0 && rc != CHUM_ERR_AGAIN) spare_fail(sp, app_stream_error(sp->st), now);
+      if (rc < 0) continue;
     }
-    if (!(fds[i].revents & (CHUM_POLL_IN | CHUM_POLL_HUP | CHUM_POLL_ERR))) continue;
+    if (!(fds[i].revents & (CHUM_POLL_IN | CHUM_POLL_HUP | CHUM_POLL_ERR)) &&
+        !app_stream_pending(sp->st))
+      continue;
     uint8_t buf[RX_CHUNK];
     for (int k = 0; k < 16 && sp->used && !sp->failed; k++) {
-      int r = chum_port_sock_recv(sp->fd, buf, sizeof buf);
+      int r = app_stream_read(sp->st, buf, sizeof buf);
       if (r == CHUM_ERR_AGAIN) break;
       if (r <= 0) {
         chum_ws_eof(sp->ws, now);
@@ -282,7 +286,8 @@ static void pool_service(void *user, const chum_pollfd *fds, size_t n, uint64_t 
     for (int k = 0; k < CHUM_RELAY_SPARES; k++) {
       spare *sp = &srv->sp[k];
       if (!sp->used) continue;
-      if (!sp->failed && !sp->connecting) {
+      bool connecting = !app_stream_ready(sp->st);
+      if (!sp->failed && !connecting) {
         chum_ws_tick(sp->ws, now);
         if (sp->relay) {
           chum_conn_relay_tick(sp->relay, now);
@@ -291,7 +296,7 @@ static void pool_service(void *user, const chum_pollfd *fds, size_t n, uint64_t 
         }
         relay_to_ws(sp);
         spare_flush(sp, now);
-      } else if (sp->connecting) {
+      } else if (connecting) {
         chum_ws_tick(sp->ws, now); /* the open timeout */
       }
       if (sp->failed) {
@@ -329,17 +334,14 @@ int app_relay_pool_start(app_node *n, const char *const *urls, int n_urls, int v
   p->verbosity = verbosity;
   for (int i = 0; i < n_urls; i++) {
     relay_server *srv = &p->s[p->ns];
-    if (app_parse_url(urls[i], false, srv->host, sizeof srv->host, &srv->port, srv->path,
-                      sizeof srv->path) < 0) {
+    if (app_stream_parse_url(urls[i], &srv->tls, srv->host, sizeof srv->host, &srv->port,
+                             srv->path, sizeof srv->path) < 0) {
       free(p);
       return CHUM_ERR_INVAL;
     }
     snprintf(srv->url, sizeof srv->url, "%s", urls[i]);
     srv->pool = p;
-    for (int k = 0; k < CHUM_RELAY_SPARES; k++) {
-      srv->sp[k].fd = -1;
-      srv->sp[k].srv = srv;
-    }
+    for (int k = 0; k < CHUM_RELAY_SPARES; k++) srv->sp[k].srv = srv;
     p->ns++;
   }
   app_poll_source src = {"commserver", pool_fds, pool_service, pool_stop, p};

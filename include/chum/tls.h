@@ -26,10 +26,17 @@ int chum_tls_client_new(chum_tls **out, const char *server_name, const char *ca_
 /** Advance the handshake: 0 done, CHUM_ERR_AGAIN (call again when the socket is ready),
  *  CHUM_ERR_AUTH (certificate refused; reason logged), CHUM_ERR_CRYPTO / _CLOSED. */
 int chum_tls_handshake(chum_tls *t);
-/** Encrypt and send: the count taken, CHUM_ERR_AGAIN, or an error. */
+/** Why the certificate was refused (after chum_tls_handshake returned CHUM_ERR_AUTH), one
+ *  line into |out|: "untrusted (not signed by a trusted root)", "name mismatch (not issued
+ *  for HOST)", "expired", … joined by ", ". 0, CHUM_ERR_NOTFOUND (nothing was refused). */
+int chum_tls_verify_reason(const chum_tls *t, char *out, size_t cap);
+/** Encrypt and send: the count taken, CHUM_ERR_AGAIN, or an error. After CHUM_ERR_AGAIN the
+ *  next call must start with the same bytes and be at least as long (a record is built). */
 int chum_tls_write(chum_tls *t, const void *buf, size_t len);
 /** Receive and decrypt: the count, CHUM_ERR_AGAIN, CHUM_ERR_CLOSED at the end. */
 int chum_tls_read(chum_tls *t, void *buf, size_t cap);
+/** Decrypted bytes waiting inside the session (read them before polling the socket). */
+size_t chum_tls_pending(const chum_tls *t);
 /** Send close_notify (best effort) and free. NULL-safe. */
 void chum_tls_free(chum_tls *t);
 

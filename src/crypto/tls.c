@@ -11,6 +11,7 @@
 #include <mbedtls/net_sockets.h> /* MBEDTLS_ERR_NET_CONN_RESET only */
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,8 @@ struct chum_tls {
   chum_tls_send_fn send;
   chum_tls_recv_fn recv;
   void *io;
+  size_t wpend;     /* a record of this many bytes is built and partly sent: finish it first */
+  char server[256]; /* the name the certificate must carry */
 };
 
 static int bio_send(void *ctx, const unsigned char *buf, size_t len) {
@@ -53,6 +56,7 @@ int chum_tls_client_new(chum_tls **out, const char *server_name, const char *ca_
   t->send = send;
   t->recv = recv;
   t->io = io_ctx;
+  snprintf(t->server, sizeof t->server, "%s", server_name);
   mbedtls_ssl_init(&t->ssl);
   mbedtls_ssl_config_init(&t->conf);
   mbedtls_x509_crt_init(&t->ca);
@@ -89,26 +93,86 @@ int chum_tls_handshake(chum_tls *t) {
   int r = mbedtls_ssl_handshake(&t->ssl);
   if (r == 0) return 0;
   if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) return CHUM_ERR_AGAIN;
-  char msg[128];
-  mbedtls_strerror(r, msg, sizeof msg);
   uint32_t flags = mbedtls_ssl_get_verify_result(&t->ssl);
   if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED || (flags != 0 && flags != (uint32_t)-1)) {
-    char why[256];
-    mbedtls_x509_crt_verify_info(why, sizeof why, "", flags);
-    CHUM_LOGE(MOD, "the server's certificate was refused: %s", why);
+    char why[200];
+    chum_tls_verify_reason(t, why, sizeof why);
+    CHUM_LOGE(MOD, "the certificate of %s was refused: %s", t->server, why);
     return CHUM_ERR_AUTH;
   }
-  CHUM_LOGW(MOD, "TLS handshake failed: %s", msg);
-  return r == MBEDTLS_ERR_NET_CONN_RESET ? CHUM_ERR_CLOSED : CHUM_ERR_CRYPTO;
+  char msg[128];
+  mbedtls_strerror(r, msg, sizeof msg);
+  CHUM_LOGW(MOD, "TLS handshake with %s failed: %s", t->server, msg);
+  return r == MBEDTLS_ERR_NET_CONN_RESET || r == MBEDTLS_ERR_SSL_CONN_EOF ? CHUM_ERR_CLOSED
+                                                                   : CHUM_ERR_CRYPTO;
+}
+
+int chum_tls_verify_reason(const chum_tls *t, char *out, size_t cap) {
+  if (!t || !out || cap == 0) return CHUM_ERR_INVAL;
+  out[0] = '\0';
+  uint32_t flags = mbedtls_ssl_get_verify_result(&t->ssl);
+  if (flags == 0 || flags == (uint32_t)-1) return CHUM_ERR_NOTFOUND;
+  static const struct {
+    uint32_t bit;
+    const char *text;
+  } why[] = {
+      {MBEDTLS_X509_BADCERT_NOT_TRUSTED, "untrusted (not signed by a trusted root)"},
+      {MBEDTLS_X509_BADCERT_CN_MISMATCH, "name mismatch"},
+      {MBEDTLS_X509_BADCERT_EXPIRED, "expired"},
+      {MBEDTLS_X509_BADCERT_FUTURE, "not yet valid"},
+      {MBEDTLS_X509_BADCERT_REVOKED, "revoked"},
+      {MBEDTLS_X509_BADCERT_MISSING, "no certificate"},
+      {MBEDTLS_X509_BADCERT_SKIP_VERIFY, "not verified"},
+      {MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
+           MBEDTLS_X509_BADCERT_NS_CERT_TYPE,
+       "not usable for a TLS server"},
+      {MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK | MBEDTLS_X509_BADCERT_BAD_KEY,
+       "weak or unsupported signature or key"},
+      {MBEDTLS_X509_BADCRL_NOT_TRUSTED | MBEDTLS_X509_BADCRL_EXPIRED |
+           MBEDTLS_X509_BADCRL_FUTURE | MBEDTLS_X509_BADCRL_BAD_MD | MBEDTLS_X509_BADCRL_BAD_PK |
+           MBEDTLS_X509_BADCRL_BAD_KEY,
+       "revocation list unusable"},
+  };
+  size_t len = 0;
+  uint32_t known = 0;
+  for (size_t i = 0; i < sizeof why / sizeof why[0]; i++) {
+    known |= why[i].bit;
+    if (!(flags & why[i].bit) || len + 2 >= cap) continue;
+    if (len) len += (size_t)snprintf(out + len, cap - len, ", ");
+    if (len >= cap) break;
+    int n = why[i].bit == MBEDTLS_X509_BADCERT_CN_MISMATCH
+                ? snprintf(out + len, cap - len, "name mismatch (not issued for %s)", t->server)
+                : snprintf(out + len, cap - len, "%s", why[i].text);
+    len += n > 0 ? (size_t)n : 0;
+  }
+  if ((flags & ~known) && len + 2 < cap)
+    snprintf(out + len, cap - len, "%sverification failed (flags 0x%x)", len ? ", " : "",
+             (unsigned)(flags & ~known));
+  return 0;
 }
 
 int chum_tls_write(chum_tls *t, const void *buf, size_t len) {
   if (len > 16384) len = 16384;
+  /* mbedTLS: after WANT_WRITE the record is built; the next call only finishes sending it
+   * and reports the length it was given, so give it the same length (the caller's buffer
+   * starts with the same bytes: it consumes nothing until we take it) */
+  if (t->wpend) {
+    if (len < t->wpend) return CHUM_ERR_INVAL;
+    len = t->wpend;
+  }
   int r = mbedtls_ssl_write(&t->ssl, buf, len);
-  if (r >= 0) return r;
-  if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) return CHUM_ERR_AGAIN;
+  if (r >= 0) {
+    t->wpend = 0;
+    return r;
+  }
+  if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) {
+    t->wpend = len;
+    return CHUM_ERR_AGAIN;
+  }
   return CHUM_ERR_CLOSED;
 }
+
+size_t chum_tls_pending(const chum_tls *t) { return t ? mbedtls_ssl_get_bytes_avail(&t->ssl) : 0; }
 
 int chum_tls_read(chum_tls *t, void *buf, size_t cap) {
   int r = mbedtls_ssl_read(&t->ssl, buf, cap);

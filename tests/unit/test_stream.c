@@ -1,0 +1,241 @@
+/* The chum command's byte stream (app/stream.c, compiled in here: the app is not a library)
+ * over a socketpair: URL parsing, the plain path (read, write, app_ws_flush, end of stream,
+ * poll events), and the TLS client path up to where a real server is needed (the ClientHello
+ * with the SNI name goes out, reads and writes wait for the handshake, a non-TLS answer and a
+ * closed connection fail with a reason, a missing CA file is reported). The handshake with
+ * a real OpenSSL server, certificates refused for trust and name: tests/integration/wss.sh. */
+#include "../../app/stream.c"
+
+#include "check.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A self-signed EC certificate (CN chum-test-root, valid until 2126): a trust anchor to load. */
+static const char ROOT_PEM[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBijCCAS+gAwIBAgIUTpY2UqpF95neMBnaqFC27tJbg6swCgYIKoZIzj0EAwIw\n"
+    "GTEXMBUGA1UEAwwOY2h1bS10ZXN0LXJvb3QwIBcNMjYxMTI2MDIzMzU3WhgPMjEy\n"
+    "NjExMDIwMjMzNTdaMBkxFzAVBgNVBAMMDmNodW0tdGVzdC1yb290MFkwEwYHKoZI\n"
+    "zj0CAQYIKoZIzj0DAQcDQgAERQxg61MdWiTh2mgn1jp+vxYJG78a0CfYAIs+2/CI\n"
+    "km02VPKkQrFzVDmtNDl/sdRq/uI8F62E/iY5yNQJYfZZl6NTMFEwHQYDVR0OBBYE\n"
+    "FM37nxK28WCy4L9ssKvidODuoI1XMB8GA1UdIwQYMBaAFM37nxK28WCy4L9ssKvi\n"
+    "dODuoI1XMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSQAwRgIhAMWeK/hV\n"
+    "z5yrFxTx6ISoqmmBM3BNZKEf41v2CUqnZOWLAiEAvCQknremcGtCusb7Mi3l/ghx\n"
+    "gNgGuCfz9bnRpR7YVt0=\n"
+    "-----END CERTIFICATE-----\n";
+
+static int pair_nb(int sv[2]) {
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return -1;
+  for (int i = 0; i < 2; i++) fcntl(sv[i], F_SETFL, fcntl(sv[i], F_GETFL) | O_NONBLOCK);
+  return 0;
+}
+
+/* Read what the peer end has now (non-blocking). */
+static size_t drain(int fd, uint8_t *buf, size_t cap) {
+  size_t got = 0;
+  for (;;) {
+    ssize_t n = read(fd, buf + got, cap - got);
+    if (n <= 0) break;
+    got += (size_t)n;
+    if (got == cap) break;
+  }
+  return got;
+}
+
+TEST(parse_urls) {
+  char host[64], path[64];
+  uint16_t port = 0;
+  bool tls = true;
+  CHECK_EQ(app_stream_parse_url("ws://127.0.0.1:8765/chum", &tls, host, sizeof host, &port, path,
+                                sizeof path), 0);
+  CHECK(!tls);
+  CHECK_STR(host, "127.0.0.1");
+  CHECK_EQ(port, 8765);
+  CHECK_STR(path, "/chum");
+  CHECK_EQ(app_stream_parse_url("wss://comm.example", &tls, host, sizeof host, &port, path,
+                                sizeof path), 0);
+  CHECK(tls);
+  CHECK_STR(host, "comm.example");
+  CHECK_EQ(port, 443);
+  CHECK_STR(path, "/");
+  CHECK_EQ(app_stream_parse_url("ws://h/x?y=1#frag", &tls, host, sizeof host, &port, path,
+                                sizeof path), 0);
+  CHECK_EQ(port, 80);
+  CHECK_STR(path, "/x?y=1");
+  CHECK_EQ(app_stream_parse_url("wss://[fe80::1%eth0]:9000/", &tls, host, sizeof host, &port,
+                                path, sizeof path), 0);
+  CHECK_STR(host, "fe80::1%eth0");
+  CHECK_EQ(port, 9000);
+  CHECK_EQ(app_stream_parse_url("wss://h:443?q", &tls, host, sizeof host, &port, path, sizeof path), 0);
+  CHECK_STR(path, "/?q");
+  const char *bad[] = {"http://h:1/", "ws://:80/", "ws://h:/", "ws://h:0/", "ws://h:65536/",
+                       "ws://h:8x/", "wss://[::1/", "wss://[::1]x/", "ws://", "h:80", NULL};
+  for (int i = 0; bad[i]; i++)
+    if (app_stream_parse_url(bad[i], &tls, host, sizeof host, &port, path, sizeof path) !=
+        CHUM_ERR_INVAL)
+      chum_check_fail(__FILE__, __LINE__, "'%s' was accepted", bad[i]);
+  char tiny[4];
+  CHECK_EQ(app_stream_parse_url("ws://longhost:1/", &tls, tiny, sizeof tiny, &port, NULL, 0),
+           CHUM_ERR_INVAL);
+}
+
+TEST(plain_stream) {
+  int sv[2];
+  REQUIRE(pair_nb(sv) == 0);
+  app_stream *st = NULL;
+  REQUIRE(app_stream_wrap(&st, sv[0]) == 0);
+  CHECK(app_stream_ready(st));
+  CHECK(!app_stream_is_tls(st));
+  CHECK_EQ(app_stream_progress(st), 0);
+  CHECK_EQ(app_stream_fd(st), sv[0]);
+  CHECK_EQ(app_stream_events(st, false), (unsigned)CHUM_POLL_IN);
+  CHECK_EQ(app_stream_events(st, true), (unsigned)(CHUM_POLL_IN | CHUM_POLL_OUT));
+  uint8_t buf[4096];
+  CHECK_EQ(app_stream_read(st, buf, sizeof buf), CHUM_ERR_AGAIN);
+  CHECK_EQ(app_stream_write(st, "hello", 5), 5);
+  CHECK_EQ(drain(sv[1], buf, sizeof buf), 5u);
+  CHECK_MEM(buf, "hello", 5);
+  CHECK_EQ(write(sv[1], "world!", 6), 6);
+  CHECK_EQ(app_stream_read(st, buf, sizeof buf), 6);
+  CHECK_MEM(buf, "world!", 6);
+  CHECK(!app_stream_pending(st));
+
+  /* app_ws_flush: a client WebSocket's upgrade request goes out unchanged */
+  chum_ws *ws = NULL;
+  chum_ws_settings set;
+  chum_ws_settings_init(&set, CHUM_WS_CLIENT);
+  set.host = "localhost:1";
+  set.path = "/";
+  REQUIRE(chum_ws_new(&ws, &set, NULL, NULL, 0) == 0);
+  const uint8_t *d;
+  size_t n = chum_ws_output(ws, &d);
+  REQUIRE(n > 0 && n < sizeof buf);
+  uint8_t want[4096];
+  memcpy(want, d, n);
+  CHECK_EQ(app_ws_flush(ws, st), 0);
+  CHECK_EQ(chum_ws_output(ws, &d), 0u);
+  CHECK_EQ(drain(sv[1], buf, sizeof buf), n);
+  CHECK_MEM(buf, want, n);
+  chum_ws_free(ws);
+
+  close(sv[1]); /* end of stream */
+  CHECK_EQ(app_stream_read(st, buf, sizeof buf), CHUM_ERR_CLOSED);
+  app_stream_free(st);
+  app_stream_free(NULL);
+}
+
+static const char *write_root(void) {
+  static char path[256];
+  const char *dir = chum_test_tmpdir("stream");
+  snprintf(path, sizeof path, "%s/root.pem", dir);
+  FILE *f = fopen(path, "w");
+  if (!f) return NULL;
+  fputs(ROOT_PEM, f);
+  fclose(f);
+  return path;
+}
+
+/* The TLS record with the ClientHello carries the SNI name. */
+static bool has_bytes(const uint8_t *hay, size_t n, const char *needle) {
+  size_t k = strlen(needle);
+  for (size_t i = 0; i + k <= n; i++)
+    if (memcmp(hay + i, needle, k) == 0) return true;
+  return false;
+}
+
+TEST(tls_handshake_steps) {
+  const char *ca = write_root();
+  REQUIRE(ca);
+  int sv[2];
+  uint8_t buf[8192];
+  char err[200];
+
+  /* a server that answers in plain HTTP: a clear failure, not a hang */
+  REQUIRE(pair_nb(sv) == 0);
+  app_stream *st = NULL;
+  REQUIRE(app_stream_wrap_tls(&st, sv[0], "relay.test", ca, err, sizeof err) == 0);
+  CHECK(app_stream_is_tls(st));
+  CHECK(!app_stream_ready(st));
+  CHECK_EQ(app_stream_read(st, buf, sizeof buf), CHUM_ERR_AGAIN);
+  CHECK_EQ(app_stream_write(st, "x", 1), CHUM_ERR_AGAIN);
+  CHECK_EQ(app_stream_progress(st), CHUM_ERR_AGAIN); /* ClientHello sent, waits for the server */
+  CHECK_EQ(app_stream_events(st, true), (unsigned)CHUM_POLL_IN);
+  size_t n = drain(sv[1], buf, sizeof buf);
+  CHECK(n > 5);
+  CHECK_EQ(buf[0], 0x16); /* handshake record */
+  CHECK_EQ(buf[5], 0x01); /* ClientHello */
+  CHECK(has_bytes(buf, n, "relay.test"));
+  CHECK_EQ(app_stream_progress(st), CHUM_ERR_AGAIN); /* nothing new */
+  static const char http[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+  CHECK_EQ(write(sv[1], http, sizeof http - 1), (ssize_t)(sizeof http - 1));
+  int rc = app_stream_progress(st);
+  CHECK(rc < 0 && rc != CHUM_ERR_AGAIN);
+  CHECK(strstr(app_stream_error(st), "TLS handshake failed") != NULL);
+  CHECK_EQ(app_stream_progress(st), rc); /* stays failed */
+  CHECK_EQ(app_stream_read(st, buf, sizeof buf), rc);
+  app_stream_free(st);
+  close(sv[1]);
+
+  /* the server closes during the handshake */
+  REQUIRE(pair_nb(sv) == 0);
+  REQUIRE(app_stream_wrap_tls(&st, sv[0], "relay.test", ca, err, sizeof err) == 0);
+  CHECK_EQ(app_stream_progress(st), CHUM_ERR_AGAIN);
+  close(sv[1]);
+  rc = app_stream_progress(st);
+  CHECK(rc < 0 && rc != CHUM_ERR_AGAIN);
+  CHECK(strstr(app_stream_error(st), "closed") != NULL);
+  app_stream_free(st);
+
+  /* the socket does not take the ClientHello yet: the handshake asks for OUT */
+  REQUIRE(pair_nb(sv) == 0);
+  size_t filled = 0;
+  memset(buf, 'j', sizeof buf);
+  for (int i = 0; i < 10000; i++) {
+    ssize_t w = write(sv[0], buf, sizeof buf);
+    if (w <= 0) break;
+    filled += (size_t)w;
+  }
+  REQUIRE(app_stream_wrap_tls(&st, sv[0], "relay.test", ca, err, sizeof err) == 0);
+  CHECK_EQ(app_stream_progress(st), CHUM_ERR_AGAIN);
+  CHECK_EQ(app_stream_events(st, false), (unsigned)CHUM_POLL_OUT);
+  size_t got = 0;
+  for (int i = 0; i < 100000 && got < filled; i++) {
+    size_t k = drain(sv[1], buf, sizeof buf);
+    if (!k) break;
+    got += k;
+  }
+  CHECK_EQ(got, filled);
+  CHECK_EQ(app_stream_progress(st), CHUM_ERR_AGAIN); /* the ClientHello went out now */
+  CHECK_EQ(app_stream_events(st, false), (unsigned)CHUM_POLL_IN);
+  n = drain(sv[1], buf, sizeof buf);
+  CHECK(n > 5 && buf[0] == 0x16 && has_bytes(buf, n, "relay.test"));
+  app_stream_free(st);
+  close(sv[1]);
+
+  /* trusted roots that cannot be read */
+  REQUIRE(pair_nb(sv) == 0);
+  rc = app_stream_wrap_tls(&st, sv[0], "relay.test", "/nonexistent/roots.pem", err, sizeof err);
+  CHECK_EQ(rc, CHUM_ERR_NOTFOUND);
+  CHECK(st == NULL);
+  CHECK_STR(err, "cannot read the trusted roots /nonexistent/roots.pem");
+  close(sv[1]);
+
+  char dir[256];
+  snprintf(dir, sizeof dir, "%s", ca);
+  *strrchr(dir, '/') = '\0';
+  chum_test_rmtree(dir);
+}
+
+static void quiet(chum_log_level level, const char *module, const char *msg, void *user) {
+  (void)level, (void)module, (void)msg, (void)user; /* the expected failures log */
+}
+
+int main(void) {
+  chum_log_set_sink(quiet, NULL);
+  RUN(parse_urls);
+  RUN(plain_stream);
+  RUN(tls_handshake_steps);
+  return chum_check_finish();
+}
