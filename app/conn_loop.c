@@ -1165,6 +1165,14 @@ int app_conn_loop(cli_ctx *ctx, const app_loop_opts *o) {
     chum_log_set_sink(log_file_sink, lp->log);
   }
   if ((result = node_init(lp)) != CLI_OK) goto out;
+  if (o->ca_file) { /* --ca: refuse a file that is not trusted roots now, not at each dial */
+    char why[300];
+    if (app_stream_check_ca(o->ca_file, why, sizeof why) < 0) {
+      cli_error("--ca takes a PEM file of trusted root certificates", "%s", why);
+      result = CLI_USAGE;
+      goto out;
+    }
+  }
   result = CLI_RUNTIME;
   app_run_stats_init(&lp->stats, ctx, o->mode == APP_MODE_RUN && o->status_line,
                      o->mode == APP_MODE_SYNC && o->progress);

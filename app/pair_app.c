@@ -425,6 +425,12 @@ int app_pair_run(cli_ctx *ctx, const app_pair_opts *o, app_pair_store *store) {
 
   uint64_t start = chum_port_now_ms();
   uint64_t give_up = o->inviter ? UINT64_MAX : start + (o->timeout_ms ? o->timeout_ms : 30000);
+  if (!o->inviter && o->ca_file && app_stream_check_ca(o->ca_file, lp->last_error,
+                                                       sizeof lp->last_error) < 0) {
+    cli_error("--ca takes a PEM file of trusted root certificates", "%s", lp->last_error);
+    result = CLI_USAGE;
+    goto out;
+  }
   if (!o->inviter) {
     char host[256], path[512], err[200];
     uint16_t port;

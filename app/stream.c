@@ -59,6 +59,9 @@ int app_stream_parse_url(const char *url, bool *tls, char *host, size_t host_cap
   }
   size_t hl = (size_t)(he - hs);
   if (hl == 0 || hl >= host_cap) return CHUM_ERR_INVAL;
+  for (const char *c = hs; c < he; c++)
+    if ((unsigned char)*c <= ' ' || *c == 127 || *c == '[' || *c == ']' || *c == '@')
+      return CHUM_ERR_INVAL; /* no spaces, controls, stray brackets or user info */
   unsigned long v = t ? 443 : 80;
   if (port_at) {
     if (port_at == aend) return CHUM_ERR_INVAL;
@@ -154,6 +157,28 @@ int app_stream_wrap_tls(app_stream **out, int fd, const char *server, const char
   }
   *out = NULL;
   return stream_new(out, fd, false, server, ca_file, err, err_cap);
+}
+
+static int no_send(void *ctx, const uint8_t *buf, size_t len) {
+  (void)ctx, (void)buf, (void)len;
+  return CHUM_ERR_AGAIN;
+}
+
+static int no_recv(void *ctx, uint8_t *buf, size_t cap) {
+  (void)ctx, (void)buf, (void)cap;
+  return CHUM_ERR_AGAIN;
+}
+
+int app_stream_check_ca(const char *ca_file, char *err, size_t err_cap) {
+  if (err && err_cap) err[0] = '\0';
+  chum_tls *t = NULL;
+  int rc = chum_tls_client_new(&t, "localhost", ca_file, no_send, no_recv, NULL);
+  if (rc < 0 && err && err_cap)
+    snprintf(err, err_cap, "cannot read the trusted roots %s%s",
+             ca_file && *ca_file ? ca_file : CHUM_TLS_CA_FILE,
+             rc == CHUM_ERR_NOTFOUND ? " (a PEM file of root certificates)" : "");
+  chum_tls_free(t);
+  return rc;
 }
 
 int app_stream_wrap(app_stream **out, int fd) {

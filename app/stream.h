@@ -45,6 +45,9 @@ int app_stream_wrap(app_stream **out, int fd);
  * a negative chum_err with the reason in |err|, as app_stream_dial. */
 int app_stream_wrap_tls(app_stream **out, int fd, const char *server, const char *ca_file,
                         char *err, size_t err_cap);
+/* Whether |ca_file| (NULL: CHUM_TLS_CA_FILE) loads as trusted roots: 0, or a negative
+ * chum_err with the reason in |err|. For commands to refuse a bad --ca at once. */
+int app_stream_check_ca(const char *ca_file, char *err, size_t err_cap);
 /* Send close_notify (wss://, best effort) and close the socket. NULL-safe. */
 void app_stream_free(app_stream *st);
 

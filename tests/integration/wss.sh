@@ -10,7 +10,8 @@
 #   d. chum pair with an invitation (chum invite --url wss://…) through the wss comm server;
 #   e. an untrusted certificate (no --ca) is refused with the reason: chum sync exits 1, a
 #      running node logs it, retries, and keeps running;
-#   f. a name mismatch (wss://127.0.0.1 with a certificate for localhost) is refused.
+#   f. a name mismatch (wss://127.0.0.1 with a certificate for localhost) is refused;
+#   and a --ca file that cannot be read as roots is a usage error (exit 2).
 # Everything stays on 127.0.0.1; every process is bounded by `timeout -k` and killed by the
 # trap. Skips (77) without openssl or python3.
 set -u
@@ -83,6 +84,11 @@ c --dir "$T/bob" sync "$AURL" --once > "$T/e.out" 2>&1; rc=$?
 if [ $rc -eq 1 ] && grep -q "certificate refused: untrusted" "$T/e.out"; then
   ok "e. without --ca the self-signed certificate is refused: $(grep -m1 'sync did not complete' "$T/e.out" | sed 's/^chum: //')"
 else bad "e. untrusted certificate: rc $rc"; cat "$T/e.out"; fi
+# a --ca file that is not trusted roots is refused at once (usage error), not at each dial
+c --dir "$T/bob" sync "$AURL" --once --ca "$T/nonexistent.pem" > "$T/e0.out" 2>&1; rc=$?
+if [ $rc -eq 2 ] && grep -q "cannot read the trusted roots $T/nonexistent.pem" "$T/e0.out"; then
+  ok "e. --ca with a missing file is a usage error naming the file"
+else bad "e. --ca missing: rc $rc"; cat "$T/e0.out"; fi
 # a running node logs the reason, retries like any failed dial, and keeps running
 timeout -k 2 60 "$CHUM" --dir "$T/bob" run --log "$T/bob-e.log" > "$T/bob-e.out" 2>&1 &
 PID_be=$!
@@ -154,6 +160,11 @@ c --dir "$T/erin" pair "$T/inv.json" > "$T/d2.out" 2>&1; rc=$?
 if [ $rc -ne 0 ] && grep -q "certificate refused: untrusted" "$T/d2.out"; then
   ok "d. chum pair without --ca refuses the certificate and exits $rc"
 else bad "d. pair without --ca: rc $rc"; cat "$T/d2.out"; fi
+
+echo "not a certificate" > "$T/junk.pem"
+c --dir "$T/erin" pair "$T/inv.json" --ca "$T/junk.pem" > "$T/d3.out" 2>&1; rc=$?
+[ $rc -eq 2 ] && grep -q "cannot read the trusted roots" "$T/d3.out" \
+  && ok "d. chum pair --ca with a file that is not PEM roots is a usage error" || { bad "d. pair --ca junk: rc $rc"; cat "$T/d3.out"; }
 
 kill -TERM "$PID_carol" "$PID_alice" 2>/dev/null
 wait "$PID_carol" "$PID_alice" 2>/dev/null

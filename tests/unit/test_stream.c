@@ -71,7 +71,8 @@ TEST(parse_urls) {
   CHECK_EQ(app_stream_parse_url("wss://h:443?q", &tls, host, sizeof host, &port, path, sizeof path), 0);
   CHECK_STR(path, "/?q");
   const char *bad[] = {"http://h:1/", "ws://:80/", "ws://h:/", "ws://h:0/", "ws://h:65536/",
-                       "ws://h:8x/", "wss://[::1/", "wss://[::1]x/", "ws://", "h:80", NULL};
+                       "ws://h:8x/", "wss://[::1/", "wss://[::1]x/", "ws://", "h:80", "ws://a b:1/",
+                       "ws://[[a]:1/", "ws://a]:1/", "ws://user@h:1/", "wss://[]:1/", NULL};
   for (int i = 0; bad[i]; i++)
     if (app_stream_parse_url(bad[i], &tls, host, sizeof host, &port, path, sizeof path) !=
         CHUM_ERR_INVAL)
@@ -221,6 +222,20 @@ TEST(tls_handshake_steps) {
   CHECK(st == NULL);
   CHECK_STR(err, "cannot read the trusted roots /nonexistent/roots.pem");
   close(sv[1]);
+
+  /* --ca is checked once at start */
+  CHECK_EQ(app_stream_check_ca(ca, err, sizeof err), 0);
+  CHECK_STR(err, "");
+  CHECK_EQ(app_stream_check_ca("/nonexistent/roots.pem", err, sizeof err), CHUM_ERR_NOTFOUND);
+  CHECK(strstr(err, "/nonexistent/roots.pem") != NULL);
+  char junk[300];
+  snprintf(junk, sizeof junk, "%s", ca);
+  snprintf(strrchr(junk, '/'), 16, "/junk.pem");
+  FILE *f = fopen(junk, "w");
+  REQUIRE(f);
+  fputs("not a certificate\n", f);
+  fclose(f);
+  CHECK(app_stream_check_ca(junk, err, sizeof err) < 0);
 
   char dir[256];
   snprintf(dir, sizeof dir, "%s", ca);
