@@ -150,15 +150,17 @@ static bool may_read(cs_loop *lp, const cs_conn *c) {
 }
 
 int cmd_commserver(cli_ctx *ctx, int argc, char **argv) {
-  const char *listen = NULL;
+  const char *listen = NULL, *tls_cert = NULL, *tls_key = NULL;
   unsigned long max_clients = CHUM_COMMSERVER_MAX_CLIENTS, ping = CHUM_COMMSERVER_PING_INTERVAL_MS;
   const cli_opt opts[] = {
       {"listen", 'l', CLI_OPT_STRING, "HOST:PORT", "accept WebSockets here (port 0: any free port)", &listen, 0},
       {"max-clients", 0, CLI_OPT_UINT, "N", "WebSockets held at once (spares, relayed, new)", &max_clients, 4096},
       {"ping", 0, CLI_OPT_UINT, "MS", "ping each spare this long after its last pong (default 25000)", &ping, 3600000},
+      {"tls-cert", 0, CLI_OPT_STRING, "FILE", "serve wss:// with this certificate chain (PEM, the server's first)", &tls_cert, 0},
+      {"tls-key", 0, CLI_OPT_STRING, "FILE", "the private key of --tls-cert (PEM, unencrypted)", &tls_key, 0},
       {0}};
   const cli_spec spec = {
-      "chum commserver --listen HOST:PORT [--max-clients N] [--ping MS]",
+      "chum commserver --listen HOST:PORT [--max-clients N] [--ping MS] [--tls-cert FILE --tls-key FILE]",
       "Run a comm server, the relay of one.models' CommunicationServer: nodes behind NAT\n"
       "register spare WebSockets under their instance key (chum run --commserver URL, or any\n"
       "one.models instance), proving the key with a challenge; a peer that opens a WebSocket\n"
@@ -166,9 +168,12 @@ int cmd_commserver(cli_ctx *ctx, int argc, char **argv) {
       "onto the most recent spare, and every message is forwarded verbatim both ways. The\n"
       "ONE session stays end-to-end encrypted: the server sees no content. Spares are pinged\n"
       "every --ping ms and dropped when a pong is 1 s late. Prints 'listening ws://HOST:PORT/'\n"
-      "first. Stops on SIGINT/SIGTERM, closing every WebSocket with 'Close called.'.",
+      "first. Stops on SIGINT/SIGTERM, closing every WebSocket with 'Close called.'.\n"
+      "With --tls-cert and --tls-key it serves wss:// (TLS through mbedTLS; clients check the\n"
+      "certificate against the name they dial) and prints 'listening wss://HOST:PORT/'.",
       opts, 0, 0,
-      "example:\n  chum commserver --listen 0.0.0.0:8000\n"
+      "examples:\n  chum commserver --listen 0.0.0.0:8000\n"
+      "  chum commserver --listen 0.0.0.0:443 --tls-cert fullchain.pem --tls-key privkey.pem\n"
       "  chum --dir alice run --commserver ws://relay.example:8000\n"
       "  chum --dir bob connect <alice's person ID> --via ws://relay.example:8000"};
   cli_args args;
@@ -182,11 +187,27 @@ int cmd_commserver(cli_ctx *ctx, int argc, char **argv) {
     cli_error(NULL, "--max-clients must be at least 2 and --ping at least 1000");
     return CLI_USAGE;
   }
+  if (!tls_cert != !tls_key) {
+    cli_error("e.g. --tls-cert fullchain.pem --tls-key privkey.pem",
+              "--tls-cert and --tls-key go together");
+    return CLI_USAGE;
+  }
   cli_apply_verbosity(ctx);
+  chum_tls_server_config *tls = NULL;
+  if (tls_cert) {
+    int trc = chum_tls_server_config_new(&tls, tls_cert, tls_key);
+    if (trc < 0) {
+      cli_error("PEM files: the certificate chain (server first) and its unencrypted key",
+                trc == CHUM_ERR_AUTH ? "%s does not belong to %s" : "cannot load %s / %s",
+                trc == CHUM_ERR_AUTH ? tls_key : tls_cert, trc == CHUM_ERR_AUTH ? tls_cert : tls_key);
+      return CLI_USAGE;
+    }
+  }
   char host[256];
   uint16_t port = 0, bound = 0;
   if (app_parse_url(listen, true, host, sizeof host, &port, NULL, 0) < 0) {
     cli_error("e.g. --listen 127.0.0.1:8000", "'%s' is not HOST:PORT", listen);
+    chum_tls_server_config_free(tls);
     return CLI_USAGE;
   }
   cs_loop lp;
@@ -222,7 +243,8 @@ int cmd_commserver(cli_ctx *ctx, int argc, char **argv) {
   chum_commserver_public_key(lp.srv, pk);
   chum_hex_encode(pk, 32, pkhex, sizeof pkhex);
   if (ctx->verbosity >= 0) {
-    printf("listening ws://%s:%u/ (comm server key %s)\n", host, (unsigned)bound, pkhex);
+    printf("listening %s://%s:%u/ (comm server key %s)\n", tls ? "wss" : "ws", host,
+           (unsigned)bound, pkhex);
     fflush(stdout);
   }
   bool stopping = false;
@@ -250,8 +272,11 @@ int cmd_commserver(cli_ctx *ctx, int argc, char **argv) {
       active++;
       const uint8_t *d;
       fds[n].fd = app_stream_fd(c->st);
-      fds[n].events = (may_read(&lp, c) ? CHUM_POLL_IN : 0) |
-                      (chum_ws_output(c->ws, &d) ? CHUM_POLL_OUT : 0);
+      fds[n].events = app_stream_ready(c->st)
+                          ? (may_read(&lp, c) ? CHUM_POLL_IN : 0u) |
+                                (chum_ws_output(c->ws, &d) ? CHUM_POLL_OUT : 0u)
+                          : app_stream_events(c->st, false); /* the TLS handshake */
+      if (app_stream_pending(c->st) && may_read(&lp, c)) deadline = now;
       who[n++] = c;
       uint64_t d1 = chum_ws_deadline(c->ws);
       if (d1 < deadline) deadline = d1;
@@ -279,7 +304,8 @@ int cmd_commserver(cli_ctx *ctx, int argc, char **argv) {
           }
           memset(c, 0, sizeof *c);
           c->lp = &lp;
-          if (app_stream_wrap(&c->st, fd) < 0) continue; /* closed it */
+          if ((tls ? app_stream_accept_tls(&c->st, fd, tls) : app_stream_wrap(&c->st, fd)) < 0)
+            continue; /* closed it */
           snprintf(c->addr, sizeof c->addr, "%s", peer);
           if (chum_ws_new(&c->ws, &ws, on_ws_event, c, now) < 0) {
             app_stream_free(c->st);
@@ -293,7 +319,17 @@ int cmd_commserver(cli_ctx *ctx, int argc, char **argv) {
       }
       cs_conn *c = who[i];
       if (!c->in_use) continue;
-      if (fds[i].revents & (CHUM_POLL_IN | CHUM_POLL_HUP | CHUM_POLL_ERR)) {
+      if (!app_stream_ready(c->st)) { /* wss://: the TLS handshake */
+        if (!fds[i].revents) continue;
+        int hs = app_stream_progress(c->st);
+        if (hs < 0 && hs != CHUM_ERR_AGAIN) {
+          if (ctx->verbosity > 0) printf("%s: %s\n", c->addr, app_stream_error(c->st));
+          chum_ws_eof(c->ws, now);
+        }
+        if (hs < 0) continue;
+      }
+      if ((fds[i].revents & (CHUM_POLL_IN | CHUM_POLL_HUP | CHUM_POLL_ERR)) ||
+          app_stream_pending(c->st)) {
         uint8_t buf[RX_CHUNK];
         for (int k = 0; k < 8 && !c->gone && !c->terminate && may_read(&lp, c); k++) {
           int r = app_stream_read(c->st, buf, sizeof buf);
@@ -337,6 +373,7 @@ out:
       if (lp.c[i].in_use) conn_free(&lp, &lp.c[i]);
   chum_port_sock_close(listen_fd);
   chum_commserver_free(lp.srv);
+  chum_tls_server_config_free(tls);
   free(lp.c);
   free(lp.by_handle);
   free(fds);

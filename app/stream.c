@@ -20,6 +20,7 @@ struct app_stream {
   bool connecting; /* the TCP connect is under way */
   bool ready;      /* connected (and, for wss://, the handshake done) */
   bool want_out;   /* the TLS handshake waits for the socket to take bytes */
+  bool server;     /* a TLS server (accepted) */
   int failed;      /* the error app_stream_progress returned, or 0 */
   char host[256];
   char err[200];
@@ -181,6 +182,30 @@ int app_stream_check_ca(const char *ca_file, char *err, size_t err_cap) {
   return rc;
 }
 
+int app_stream_accept_tls(app_stream **out, int fd, const chum_tls_server_config *conf) {
+  if (!out || !conf) {
+    chum_port_sock_close(fd);
+    return CHUM_ERR_INVAL;
+  }
+  *out = NULL;
+  app_stream *st = calloc(1, sizeof *st);
+  if (!st) {
+    chum_port_sock_close(fd);
+    return CHUM_ERR_NOMEM;
+  }
+  st->fd = fd;
+  snprintf(st->host, sizeof st->host, "the client");
+  st->server = true;
+  int rc = chum_tls_server_new(&st->tls, conf, raw_send, raw_recv, st);
+  if (rc < 0) {
+    chum_port_sock_close(fd);
+    free(st);
+    return rc;
+  }
+  *out = st;
+  return 0;
+}
+
 int app_stream_wrap(app_stream **out, int fd) {
   if (!out) {
     chum_port_sock_close(fd);
@@ -249,7 +274,8 @@ int app_stream_progress(app_stream *st) {
     return fail(st, rc, line);
   }
   if (rc == CHUM_ERR_CLOSED) return fail(st, rc, "TLS handshake failed: the server closed the connection");
-  return fail(st, rc, "TLS handshake failed (is it a wss:// server?)");
+  return fail(st, rc, st->server ? "TLS handshake failed (not a TLS client, or it refused our certificate)"
+                                  : "TLS handshake failed (is it a wss:// server?)");
 }
 
 /* ---- bytes ----------------------------------------------------------------------------------- */

@@ -18,6 +18,7 @@
 #ifndef CHUM_APP_STREAM_H
 #define CHUM_APP_STREAM_H
 
+#include "chum/tls.h"
 #include "chum/ws.h"
 
 #include <stdbool.h>
@@ -48,6 +49,10 @@ int app_stream_wrap_tls(app_stream **out, int fd, const char *server, const char
 /* Whether |ca_file| (NULL: CHUM_TLS_CA_FILE) loads as trusted roots: 0, or a negative
  * chum_err with the reason in |err|. For commands to refuse a bad --ca at once. */
 int app_stream_check_ca(const char *ca_file, char *err, size_t err_cap);
+/* A TLS server stream over an accepted socket |fd| (taken, also on failure), presenting the
+ * certificate in |conf| (chum_tls_server_config_new; it must outlive the stream): the
+ * handshake runs in app_stream_progress like a client's. 0 or a negative chum_err. */
+int app_stream_accept_tls(app_stream **out, int fd, const chum_tls_server_config *conf);
 /* Send close_notify (wss://, best effort) and close the socket. NULL-safe. */
 void app_stream_free(app_stream *st);
 

@@ -1,6 +1,6 @@
-/* chum: TLS client sessions (mbedTLS, inside src/crypto like every mbedTLS call). Transport
- * agnostic: the caller gives send/recv functions over a non-blocking byte stream. Used by the
- * link for wss:// URLs. */
+/* chum: TLS sessions (mbedTLS, inside src/crypto like every mbedTLS call). Transport
+ * agnostic: the caller gives send/recv functions over a non-blocking byte stream. Clients:
+ * the link and the chum command for wss:// URLs; servers: `chum commserver --tls-cert`. */
 #ifndef CHUM_TLS_H
 #define CHUM_TLS_H
 
@@ -22,6 +22,21 @@ typedef int (*chum_tls_recv_fn)(void *ctx, uint8_t *buf, size_t cap);
  *  bundle of trusted roots (NULL: CHUM_TLS_CA_FILE, the system bundle). Returns 0,
  *  CHUM_ERR_NOMEM, CHUM_ERR_CRYPTO (setup failed), CHUM_ERR_NOTFOUND (no CA file). */
 int chum_tls_client_new(chum_tls **out, const char *server_name, const char *ca_file,
+                        chum_tls_send_fn send, chum_tls_recv_fn recv, void *io_ctx);
+/** A server's certificate chain and key, loaded once for all its sessions (opaque). */
+typedef struct chum_tls_server_config chum_tls_server_config;
+/** Load |cert_file| (PEM chain, the server's certificate first) and |key_file| (PEM private
+ *  key, unencrypted). 0, CHUM_ERR_NOMEM, CHUM_ERR_NOTFOUND (a file cannot be read or parsed),
+ *  CHUM_ERR_AUTH (the key does not belong to the certificate), CHUM_ERR_CRYPTO (setup);
+ *  the reason is logged. */
+int chum_tls_server_config_new(chum_tls_server_config **out, const char *cert_file,
+                               const char *key_file);
+/** Free a server configuration (after every session made with it). NULL-safe. */
+void chum_tls_server_config_free(chum_tls_server_config *c);
+/** A server session for one accepted connection; |conf| must outlive it. The handshake
+ *  (chum_tls_handshake) presents the certificate; clients are not asked for one. Returns 0,
+ *  CHUM_ERR_NOMEM, CHUM_ERR_CRYPTO. */
+int chum_tls_server_new(chum_tls **out, const chum_tls_server_config *conf,
                         chum_tls_send_fn send, chum_tls_recv_fn recv, void *io_ctx);
 /** Advance the handshake: 0 done, CHUM_ERR_AGAIN (call again when the socket is ready),
  *  CHUM_ERR_AUTH (certificate refused; reason logged), CHUM_ERR_CRYPTO / _CLOSED. */

@@ -1,4 +1,5 @@
-/* TLS client sessions over mbedTLS 2.28/3.x (the only mbedTLS user besides crypto.c). */
+/* TLS client and server sessions over mbedTLS 2.28/3.x (the only mbedTLS user besides
+ * crypto.c). */
 #include "chum/tls.h"
 
 #include "chum/config.h"
@@ -9,6 +10,8 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h> /* MBEDTLS_ERR_NET_CONN_RESET only */
+#include <mbedtls/pk.h>
+#include <mbedtls/version.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 #include <stdio.h>
@@ -87,6 +90,103 @@ int chum_tls_client_new(chum_tls **out, const char *server_name, const char *ca_
 fail:
   chum_tls_free(t);
   return rc;
+}
+
+struct chum_tls_server_config {
+  mbedtls_ssl_config conf;
+  mbedtls_x509_crt chain;
+  mbedtls_pk_context key;
+  mbedtls_entropy_context entropy;
+  mbedtls_ctr_drbg_context drbg;
+};
+
+void chum_tls_server_config_free(chum_tls_server_config *c) {
+  if (!c) return;
+  mbedtls_ssl_config_free(&c->conf);
+  mbedtls_x509_crt_free(&c->chain);
+  mbedtls_pk_free(&c->key);
+  mbedtls_ctr_drbg_free(&c->drbg);
+  mbedtls_entropy_free(&c->entropy);
+  free(c);
+}
+
+int chum_tls_server_config_new(chum_tls_server_config **out, const char *cert_file,
+                               const char *key_file) {
+  if (!out || !cert_file || !key_file) return CHUM_ERR_INVAL;
+  *out = NULL;
+  chum_tls_server_config *c = calloc(1, sizeof *c);
+  if (!c) return CHUM_ERR_NOMEM;
+  mbedtls_ssl_config_init(&c->conf);
+  mbedtls_x509_crt_init(&c->chain);
+  mbedtls_pk_init(&c->key);
+  mbedtls_entropy_init(&c->entropy);
+  mbedtls_ctr_drbg_init(&c->drbg);
+  int rc = CHUM_ERR_CRYPTO;
+  static const unsigned char pers[] = "chum tls server";
+  if (mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy, pers, sizeof pers - 1) != 0)
+    goto fail;
+  int r = mbedtls_x509_crt_parse_file(&c->chain, cert_file);
+  if (r != 0) {
+    CHUM_LOGE(MOD, "cannot load the certificate chain %s (-0x%04x)", cert_file, (unsigned)-r);
+    rc = CHUM_ERR_NOTFOUND;
+    goto fail;
+  }
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+  r = mbedtls_pk_parse_keyfile(&c->key, key_file, NULL, mbedtls_ctr_drbg_random, &c->drbg);
+#else
+  r = mbedtls_pk_parse_keyfile(&c->key, key_file, NULL);
+#endif
+  if (r != 0) {
+    CHUM_LOGE(MOD, "cannot load the private key %s (-0x%04x; unencrypted PEM needed)", key_file,
+              (unsigned)-r);
+    rc = CHUM_ERR_NOTFOUND;
+    goto fail;
+  }
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+  r = mbedtls_pk_check_pair(&c->chain.pk, &c->key, mbedtls_ctr_drbg_random, &c->drbg);
+#else
+  r = mbedtls_pk_check_pair(&c->chain.pk, &c->key);
+#endif
+  if (r != 0) {
+    CHUM_LOGE(MOD, "the key %s does not belong to the certificate %s", key_file, cert_file);
+    rc = CHUM_ERR_AUTH;
+    goto fail;
+  }
+  if (mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                  MBEDTLS_SSL_PRESET_DEFAULT) != 0)
+    goto fail;
+  mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_NONE); /* no client certificates */
+  mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
+  if (mbedtls_ssl_conf_own_cert(&c->conf, &c->chain, &c->key) != 0) goto fail;
+  *out = c;
+  return 0;
+fail:
+  chum_tls_server_config_free(c);
+  return rc;
+}
+
+int chum_tls_server_new(chum_tls **out, const chum_tls_server_config *conf,
+                        chum_tls_send_fn send, chum_tls_recv_fn recv, void *io_ctx) {
+  if (!out || !conf || !send || !recv) return CHUM_ERR_INVAL;
+  *out = NULL;
+  chum_tls *t = calloc(1, sizeof *t);
+  if (!t) return CHUM_ERR_NOMEM;
+  t->send = send;
+  t->recv = recv;
+  t->io = io_ctx;
+  snprintf(t->server, sizeof t->server, "(server)");
+  mbedtls_ssl_init(&t->ssl);
+  mbedtls_ssl_config_init(&t->conf); /* unused: the session uses |conf| */
+  mbedtls_x509_crt_init(&t->ca);
+  mbedtls_entropy_init(&t->entropy);
+  mbedtls_ctr_drbg_init(&t->drbg);
+  if (mbedtls_ssl_setup(&t->ssl, &conf->conf) != 0) {
+    chum_tls_free(t);
+    return CHUM_ERR_CRYPTO;
+  }
+  mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
+  *out = t;
+  return 0;
 }
 
 int chum_tls_handshake(chum_tls *t) {

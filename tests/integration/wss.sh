@@ -11,7 +11,10 @@
 #   e. an untrusted certificate (no --ca) is refused with the reason: chum sync exits 1, a
 #      running node logs it, retries, and keeps running;
 #   f. a name mismatch (wss://127.0.0.1 with a certificate for localhost) is refused;
-#   and a --ca file that cannot be read as roots is a usage error (exit 2).
+#   and a --ca file that cannot be read as roots is a usage error (exit 2);
+#   g. chum commserver --tls-cert/--tls-key serves wss:// itself (mbedTLS server): an OpenSSL
+#      client verifies it and gets the WebSocket upgrade, a node registers there and another
+#      syncs with it through it; a missing or mismatched key is a usage error.
 # Everything stays on 127.0.0.1; every process is bounded by `timeout -k` and killed by the
 # trap. Skips (77) without openssl or python3.
 set -u
@@ -52,7 +55,7 @@ start_proxy() { # $1 name, $2 target port; sets PPORT
   PPORT=$(cat "$T/$1.port")
 }
 
-for who in alice bob carol dave erin; do
+for who in alice bob carol dave erin frank; do
   c --dir "$T/$who" init --email "$who@wss.test" > /dev/null || { echo "init $who failed"; exit 1; }
   c --dir "$T/$who" id --json > "$T/$who.id" || exit 1
 done
@@ -165,6 +168,61 @@ echo "not a certificate" > "$T/junk.pem"
 c --dir "$T/erin" pair "$T/inv.json" --ca "$T/junk.pem" > "$T/d3.out" 2>&1; rc=$?
 [ $rc -eq 2 ] && grep -q "cannot read the trusted roots" "$T/d3.out" \
   && ok "d. chum pair --ca with a file that is not PEM roots is a usage error" || { bad "d. pair --ca junk: rc $rc"; cat "$T/d3.out"; }
+
+# ---- g. chum commserver serving wss:// itself (--tls-cert/--tls-key, mbedTLS server) ----------
+timeout -k 2 100 "$CHUM" -v commserver --listen 127.0.0.1:0 --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" \
+  > "$T/cs2.out" 2>&1 &
+PIDS+=("$!")
+if wait_for grep -q "^listening wss://" "$T/cs2.out"; then
+  GPORT=$(sed -n 's#^listening wss://127.0.0.1:\([0-9]*\)/ .*#\1#p' "$T/cs2.out")
+  GURL="wss://localhost:$GPORT/"
+  ok "g. chum commserver --tls-cert --tls-key prints 'listening wss://127.0.0.1:$GPORT/'"
+  # an OpenSSL client: refuses the self-signed certificate without it, then with it gets the upgrade
+  if python3 - "$GPORT" "$T/cert.pem" > "$T/g-py.out" 2>&1 <<'PY'
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+try:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        ssl.create_default_context().wrap_socket(s, server_hostname="localhost")
+    print("untrusted certificate accepted"); sys.exit(1)
+except ssl.SSLCertVerificationError:
+    pass
+ctx = ssl.create_default_context(cafile=ca)
+with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+    with ctx.wrap_socket(s, server_hostname="localhost") as t:
+        t.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        r = t.recv(4096)
+        print(t.version(), r.split(b"\r\n")[0].decode())
+        sys.exit(0 if r.startswith(b"HTTP/1.1 101") and b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in r else 1)
+PY
+  then ok "g. an OpenSSL client verifies the server's certificate and gets the WebSocket upgrade: $(cat "$T/g-py.out")"
+  else bad "g. OpenSSL client against chum commserver --tls-cert:"; cat "$T/g-py.out" "$T/cs2.out"; fi
+  c --dir "$T/frank" peer add "$T/bob.id" > /dev/null || bad "frank adds bob"
+  timeout -k 2 60 "$CHUM" --dir "$T/frank" run --commserver "$GURL" --ca "$T/cert.pem" --no-dial \
+    --log "$T/frank.log" > "$T/frank.out" 2>&1 &
+  PID_frank=$!
+  PIDS+=("$PID_frank")
+  if wait_for grep -q "comm server $GURL: registered" "$T/frank.out"; then
+    c --dir "$T/frank" id --json > "$T/frank.id"
+    c --dir "$T/bob" peer add "$T/frank.id" > /dev/null || bad "bob adds frank"
+    head -c 50000 /dev/urandom > "$T/four.bin"
+    read -r BLOB4 _ < <("$SHARE" "$T/frank" "$T/four.bin" "$BOB") || bad "tool_share 4"
+    sleep 0.3
+    if c --dir "$T/bob" sync "$(pid_of "$T/frank.id")" --ca "$T/cert.pem" > "$T/g.out" 2>&1 \
+       && cmp -s "$T/four.bin" "$T/bob/store/blobs/$BLOB4"; then
+      ok "g. frank registered at the mbedTLS wss:// comm server; bob syncs with frank through it"
+    else bad "g. sync through chum commserver --tls-cert:"; cat "$T/g.out" "$T/frank.log" "$T/cs2.out"; fi
+  else bad "g. frank did not register at $GURL:"; cat "$T/frank.out" "$T/frank.log" "$T/cs2.out"; fi
+  kill -TERM "$PID_frank" 2>/dev/null; wait "$PID_frank" 2>/dev/null
+else bad "g. chum commserver --tls-cert did not start:"; cat "$T/cs2.out"; fi
+c commserver --listen 127.0.0.1:0 --tls-cert "$T/cert.pem" > "$T/g2.out" 2>&1; rc=$?
+[ $rc -eq 2 ] && ok "g. --tls-cert without --tls-key is a usage error" || bad "g. --tls-cert alone: rc $rc"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=other \
+  -keyout "$T/key2.pem" -out "$T/cert2.pem" > /dev/null 2>&1
+c commserver --listen 127.0.0.1:0 --tls-cert "$T/cert.pem" --tls-key "$T/key2.pem" > "$T/g3.out" 2>&1; rc=$?
+[ $rc -eq 2 ] && grep -q "does not belong to" "$T/g3.out" && ok "g. a key that does not belong to the certificate is refused" \
+  || { bad "g. mismatched key: rc $rc"; cat "$T/g3.out"; }
 
 kill -TERM "$PID_carol" "$PID_alice" 2>/dev/null
 wait "$PID_carol" "$PID_alice" 2>/dev/null

@@ -1,9 +1,10 @@
 /* The chum command's byte stream (app/stream.c, compiled in here: the app is not a library)
  * over a socketpair: URL parsing, the plain path (read, write, app_ws_flush, end of stream,
- * poll events), and the TLS client path up to where a real server is needed (the ClientHello
- * with the SNI name goes out, reads and writes wait for the handshake, a non-TLS answer and a
- * closed connection fail with a reason, a missing CA file is reported). The handshake with
- * a real OpenSSL server, certificates refused for trust and name: tests/integration/wss.sh. */
+ * poll events), the TLS client path step by step (the ClientHello with the SNI name goes out,
+ * reads and writes wait for the handshake, a non-TLS answer and a closed connection fail with
+ * a reason, a missing CA file is reported), and whole handshakes between our client and our
+ * server (data both ways, close_notify, an untrusted root and a name mismatch refused with
+ * their reasons). Against a real OpenSSL server and client: tests/integration/wss.sh. */
 #include "../../app/stream.c"
 
 #include "check.h"
@@ -25,6 +26,27 @@ static const char ROOT_PEM[] =
     "z5yrFxTx6ISoqmmBM3BNZKEf41v2CUqnZOWLAiEAvCQknremcGtCusb7Mi3l/ghx\n"
     "gNgGuCfz9bnRpR7YVt0=\n"
     "-----END CERTIFICATE-----\n";
+
+/* A certificate for localhost (CN and SAN, self-signed, valid until 2126) and its key: the
+ * server side of the full handshakes below. Test-only key. */
+static const char LOCALHOST_CERT[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBljCCATugAwIBAgIUMpz4Op+44bEJGqPkdNbZt10AdS8wCgYIKoZIzj0EAwIw\n"
+    "FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyNjAzNDk0NVoYDzIxMjYxMTAy\n"
+    "MDM0OTQ1WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\n"
+    "PQMBBwNCAAQBm+ekg1g61SwtOCQTrC1yLEdLusqLLlB9LYDmRS2ct4C7wvMN05U3\n"
+    "ZDnEJxg8wDBxIhrJKlQHQ95oXyDX9oo/o2kwZzAdBgNVHQ4EFgQUqRKB6zYcDC2A\n"
+    "iVkd1qByQa2ULuEwHwYDVR0jBBgwFoAUqRKB6zYcDC2AiVkd1qByQa2ULuEwDwYD\n"
+    "VR0TAQH/BAUwAwEB/zAUBgNVHREEDTALgglsb2NhbGhvc3QwCgYIKoZIzj0EAwID\n"
+    "SQAwRgIhAMxojPy+rcCkqbSP+XHO/2ixvMH5ok9lTd7EFQCqBRd+AiEAiaDUpeqM\n"
+    "QnnQjQWzqZGRPUrHWhY09gxwg5S6wDrOSuE=\n"
+    "-----END CERTIFICATE-----\n";
+static const char LOCALHOST_KEY[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgU4hHaJblwU2iBkVX\n"
+    "Aj5uF6x8FjapAfp3Mbi+FaHZo22hRANCAAQBm+ekg1g61SwtOCQTrC1yLEdLusqL\n"
+    "LlB9LYDmRS2ct4C7wvMN05U3ZDnEJxg8wDBxIhrJKlQHQ95oXyDX9oo/\n"
+    "-----END PRIVATE KEY-----\n";
 
 static int pair_nb(int sv[2]) {
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return -1;
@@ -243,6 +265,125 @@ TEST(tls_handshake_steps) {
   chum_test_rmtree(dir);
 }
 
+static const char *write_file(const char *dir, const char *name, const char *text) {
+  static char path[3][300];
+  static int k;
+  char *p = path[k++ % 3];
+  snprintf(p, sizeof path[0], "%s/%s", dir, name);
+  FILE *f = fopen(p, "w");
+  if (!f) return NULL;
+  fputs(text, f);
+  fclose(f);
+  return p;
+}
+
+/* Drive both ends until both handshakes are done or one fails: 0, or the first error. */
+static int handshake_both(app_stream *cl, app_stream *sv, int *cl_rc, int *sv_rc) {
+  for (int i = 0; i < 200; i++) {
+    *cl_rc = app_stream_progress(cl);
+    *sv_rc = app_stream_progress(sv);
+    if (*cl_rc == 0 && *sv_rc == 0) return 0;
+    if (*cl_rc < 0 && *cl_rc != CHUM_ERR_AGAIN) return *cl_rc;
+    if (*sv_rc < 0 && *sv_rc != CHUM_ERR_AGAIN) {
+      app_stream_progress(cl); /* let the client read the alert */
+      return *sv_rc;
+    }
+  }
+  return CHUM_ERR_TIMEOUT;
+}
+
+TEST(tls_client_and_server) {
+  const char *dir = chum_test_tmpdir("stream-srv");
+  char d[256];
+  snprintf(d, sizeof d, "%s", dir);
+  const char *cert = write_file(d, "cert.pem", LOCALHOST_CERT);
+  const char *key = write_file(d, "key.pem", LOCALHOST_KEY);
+  const char *other_root = write_file(d, "root.pem", ROOT_PEM);
+  REQUIRE(cert && key && other_root);
+  chum_tls_server_config *conf = NULL;
+  REQUIRE(chum_tls_server_config_new(&conf, cert, key) == 0);
+  char err[200];
+  int sv[2], crc, src;
+
+  /* trusted and the right name: bytes both ways, in both directions, then close_notify */
+  REQUIRE(pair_nb(sv) == 0);
+  app_stream *cl = NULL, *srv = NULL;
+  REQUIRE(app_stream_wrap_tls(&cl, sv[0], "localhost", cert, err, sizeof err) == 0);
+  REQUIRE(app_stream_accept_tls(&srv, sv[1], conf) == 0);
+  CHECK(!app_stream_ready(srv));
+  CHECK_EQ(handshake_both(cl, srv, &crc, &src), 0);
+  CHECK(app_stream_ready(cl) && app_stream_ready(srv));
+  CHECK_EQ(app_stream_write(cl, "GET / HTTP/1.1\r\n", 16), 16);
+  uint8_t buf[20000];
+  CHECK_EQ(app_stream_read(srv, buf, sizeof buf), 16);
+  CHECK_MEM(buf, "GET / HTTP/1.1\r\n", 16);
+  /* 20000 bytes: more than one record (16384) */
+  static uint8_t big[20000];
+  for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i * 7);
+  size_t sent = 0, got = 0;
+  for (int i = 0; i < 100 && got < sizeof big; i++) {
+    if (sent < sizeof big) {
+      int w = app_stream_write(srv, big + sent, sizeof big - sent);
+      if (w > 0) sent += (size_t)w;
+    }
+    int r = app_stream_read(cl, buf + got, sizeof buf - got);
+    if (r > 0) got += (size_t)r;
+    while (r > 0 && app_stream_pending(cl) && got < sizeof big) {
+      r = app_stream_read(cl, buf + got, sizeof buf - got);
+      if (r > 0) got += (size_t)r;
+    }
+  }
+  CHECK_EQ(got, sizeof big);
+  CHECK_MEM(buf, big, sizeof big);
+  /* a small read leaves decrypted bytes inside: pending says so */
+  CHECK_EQ(app_stream_write(cl, "0123456789", 10), 10);
+  CHECK_EQ(app_stream_read(srv, buf, 4), 4);
+  CHECK(app_stream_pending(srv));
+  CHECK_EQ(app_stream_read(srv, buf + 4, sizeof buf - 4), 6);
+  CHECK_MEM(buf, "0123456789", 10);
+  CHECK(!app_stream_pending(srv));
+  app_stream_free(cl); /* close_notify */
+  CHECK_EQ(app_stream_read(srv, buf, sizeof buf), CHUM_ERR_CLOSED);
+  app_stream_free(srv);
+
+  /* a root that did not sign the certificate */
+  REQUIRE(pair_nb(sv) == 0);
+  REQUIRE(app_stream_wrap_tls(&cl, sv[0], "localhost", other_root, err, sizeof err) == 0);
+  REQUIRE(app_stream_accept_tls(&srv, sv[1], conf) == 0);
+  CHECK_EQ(handshake_both(cl, srv, &crc, &src), CHUM_ERR_AUTH);
+  CHECK_STR(app_stream_error(cl), "certificate refused: untrusted (not signed by a trusted root)");
+  app_stream_free(cl);
+  app_stream_free(srv);
+
+  /* the right root, another name */
+  REQUIRE(pair_nb(sv) == 0);
+  REQUIRE(app_stream_wrap_tls(&cl, sv[0], "relay.test", cert, err, sizeof err) == 0);
+  REQUIRE(app_stream_accept_tls(&srv, sv[1], conf) == 0);
+  CHECK_EQ(handshake_both(cl, srv, &crc, &src), CHUM_ERR_AUTH);
+  CHECK_STR(app_stream_error(cl), "certificate refused: name mismatch (not issued for relay.test)");
+  app_stream_free(cl);
+  app_stream_free(srv);
+
+  /* a plain client on a TLS server: the server's handshake fails with a reason */
+  REQUIRE(pair_nb(sv) == 0);
+  REQUIRE(app_stream_accept_tls(&srv, sv[1], conf) == 0);
+  CHECK_EQ(write(sv[0], "GET / HTTP/1.1\r\n\r\n", 18), 18);
+  int rc = app_stream_progress(srv);
+  CHECK(rc < 0 && rc != CHUM_ERR_AGAIN);
+  CHECK(strstr(app_stream_error(srv), "TLS handshake failed") != NULL);
+  app_stream_free(srv);
+  close(sv[0]);
+
+  /* server configuration errors */
+  chum_tls_server_config *bad = NULL;
+  CHECK_EQ(chum_tls_server_config_new(&bad, "/nonexistent.pem", key), CHUM_ERR_NOTFOUND);
+  CHECK_EQ(chum_tls_server_config_new(&bad, cert, "/nonexistent.pem"), CHUM_ERR_NOTFOUND);
+  CHECK_EQ(chum_tls_server_config_new(&bad, other_root, key), CHUM_ERR_AUTH);
+  CHECK(bad == NULL);
+  chum_tls_server_config_free(conf);
+  chum_test_rmtree(d);
+}
+
 static void quiet(chum_log_level level, const char *module, const char *msg, void *user) {
   (void)level, (void)module, (void)msg, (void)user; /* the expected failures log */
 }
@@ -252,5 +393,6 @@ int main(void) {
   RUN(parse_urls);
   RUN(plain_stream);
   RUN(tls_handshake_steps);
+  RUN(tls_client_and_server);
   return chum_check_finish();
 }
