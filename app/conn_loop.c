@@ -61,6 +61,10 @@
 #define RX_CHUNK 16384
 /* Move rpc messages into the ONE session only while less than this is queued there. */
 #define CONN_HIGH_WATER (256u * 1024u)
+/* Log a warning when writing run-status.json takes this long, or when it was not written for
+ * SLOW_TURN_MS (the loop was busy: a peer's keepalive and the status both lag). */
+#define SLOW_STATUS_MS 250u
+#define SLOW_TURN_MS 2000u
 
 static volatile sig_atomic_t g_stop;
 static void on_signal(int sig) {
@@ -71,6 +75,7 @@ static void on_signal(int sig) {
 struct app_sess {
   bool in_use, outgoing, ready_seen, closed_clean, conn_closed, finished;
   bool assigned; /* the active connection of its (remote key, group): duplicate rule */
+  bool duplicate; /* closed by the duplicate rule (either side): not a failed attempt */
   bool has_target;
   uint64_t assigned_at;
   int id;
@@ -92,7 +97,7 @@ struct app_sess {
   size_t big_off; /* bytes of it queued so far */
   uint64_t bytes_in, bytes_out;   /* application message bytes */
   uint64_t file_rx_base;          /* rpc stream bytes at the last completed file */
-  uint64_t files_in;
+  uint64_t files_in, files_out;
   char last_file[65];
   char close_reason[128];
 };
@@ -134,6 +139,9 @@ struct app_node {
   int sync_result; /* sync mode: CLI_OK once a pass completed */
   char sync_error[160];
   app_run_stats stats;
+  uint64_t next_status;  /* when run-status.json (and the status line) is written next */
+  uint64_t last_status;  /* when it was last written */
+  uint64_t objects_out_closed; /* objects sent in sessions that have ended */
   FILE *log;
   /* `chum run`: state.json (health and metrics, chum status) */
   bool have_state;
@@ -196,6 +204,16 @@ static void log_file_sink(chum_log_level level, const char *module, const char *
   log_time(ts, sizeof ts);
   fprintf(f, "%s %s %s: %s\n", ts, chum_log_level_name(level), module, msg);
   fflush(f);
+}
+
+/* A session changed (identity proven, ready, closed, a file arrived): write run-status.json
+ * at the end of this turn of the loop instead of at the next timer, at most every
+ * STATUS_MIN_GAP_MS, so `chum status` never shows a session that has gone or misses one that is
+ * there (make_run.sh read "peers 0/1" from a file written before the session was up). */
+#define STATUS_MIN_GAP_MS 100u
+static void status_soon(app_node *lp, uint64_t now) {
+  uint64_t at = lp->last_status + STATUS_MIN_GAP_MS > now ? lp->last_status + STATUS_MIN_GAP_MS : now;
+  if (at < lp->next_status) lp->next_status = at;
 }
 
 /* ---- URLs -------------------------------------------------------------------------------- */
@@ -328,6 +346,7 @@ static void on_progress(void *user, chum_sync_kind kind, const uint8_t hash[32],
     s->files_in++;
     lp->stats.files_in++;
     memcpy(s->last_file, hex, 65);
+    status_soon(lp, chum_port_now_ms());
     app_progress_file_done(&lp->stats, kind == CHUM_SYNC_BLOB ? "BLOB" : "CLOB", hex, bytes);
     if (lp->o->mode == APP_MODE_RUN)
       say(s, "received %s %.16s… (%llu bytes)", kind == CHUM_SYNC_BLOB ? "BLOB" : "CLOB", hex,
@@ -435,16 +454,22 @@ static void on_peer(app_sess *s, chum_conn *c, const chum_conn_peer *peer) {
     const chum_conn_peer *op = chum_conn_peer_info(o->conn);
     if (memcmp(op->static_pk, peer->static_pk, 32) != 0 || strcmp(op->group, peer->group) != 0)
       continue;
-    if (chum_conn_duplicate_drop_new(o->assigned_at, now)) {
+    /* crossed dials inside the window: both nodes keep the one the smaller person ID
+     * dialled (chum_conn_duplicate_keep_old), not each its first (both would die) */
+    if (chum_conn_duplicate_keep_old(o->outgoing, s->outgoing, o->assigned_at, now,
+                                     lp->me.person_id, peer->person_id)) {
       say(s, "duplicate of session %d: dropped", o->id);
+      s->duplicate = true;
       chum_conn_close(c, "Duplicate connection - dropped new connection", now);
       return;
     }
     say(o, "replaced by session %d", s->id);
+    o->duplicate = true;
     chum_conn_close(o->conn, "New connection replaced old one", now);
   }
   s->assigned = true;
   s->assigned_at = now;
+  status_soon(lp, now);
   if (lp->o->mode == APP_MODE_CONNECT || strcmp(peer->group, "chum") != 0) return;
   /* chum: services registered now, before 'synchronisation' goes out (spec/chum.md §1) */
   int rc = sess_chum_new(s, peer);
@@ -496,6 +521,7 @@ static void on_conn_event(chum_conn *c, const chum_conn_event *ev, void *user) {
     s->ready_seen = true;
     s->ready_at = now;
     s->last_rx = now;
+    status_soon(s->lp, now);
     if (s->handler) {
       say(s, "ready (group %s)", s->group);
       if (s->handler->on_ready) s->handler->on_ready(s, s->handler->user);
@@ -534,11 +560,14 @@ static void on_conn_event(chum_conn *c, const chum_conn_event *ev, void *user) {
     break;
   case CHUM_CONN_EV_CLOSE:
     s->conn_closed = true;
+    status_soon(s->lp, now);
     /* clean: a normal close (1000); a dropped connection (1006) is not */
     s->closed_clean = (ev->error == 0 || ev->error == CHUM_ERR_CLOSED) && ev->code == 1000;
     say(s, "closed by %s: %u \"%s\"", ev->local ? "us" : "the peer", (unsigned)ev->code,
         ev->reason);
     if (!s->close_reason[0]) snprintf(s->close_reason, sizeof s->close_reason, "%s", ev->reason);
+    if (!ev->local && (strstr(ev->reason, "Duplicate connection") || strstr(ev->reason, "replaced old one")))
+      s->duplicate = true;
     if (s->handler && s->handler->on_close) s->handler->on_close(s, ev->reason, ev->local, s->handler->user);
     if (s->sync && !chum_rpc_close_reason(s->rpc)) chum_rpc_close(s->rpc, ev->reason);
     if (ev->local) {
@@ -638,6 +667,12 @@ app_sess *app_node_adopt(app_node *lp, app_stream *st, chum_ws *ws, bool outgoin
 chum_conn *app_sess_conn(app_sess *s) { return s ? s->conn : NULL; }
 
 static void sess_free(app_sess *s) {
+  if (s->sync) {
+    chum_sync_counts a;
+    chum_exporter_counts(chum_sync_session_exporter(s->sync), &a);
+    s->lp->objects_out_closed += a.objects + a.id_objects + a.blobs + a.clobs;
+  }
+  status_soon(s->lp, chum_port_now_ms());
   sess_chum_free(s);
   chum_ws_free(s->ws);
   chum_conn_free(s->conn);
@@ -713,6 +748,15 @@ static bool service(app_sess *s, bool readable, uint64_t now) {
     int m = rpc_to_conn(s, now);
     if (m == 0 && chum_conn_output_pending(s->conn) == 0) break;
     if (round == 31) moved = true;
+  }
+  if (s->sync) {
+    /* a file went out: the status shows it now (a peer's `chum status` may be waiting on it) */
+    chum_sync_counts ec;
+    chum_exporter_counts(chum_sync_session_exporter(s->sync), &ec);
+    if (ec.blobs + ec.clobs != s->files_out) {
+      s->files_out = ec.blobs + ec.clobs;
+      status_soon(s->lp, now);
+    }
   }
   if (chum_ws_is_closed(s->ws) && chum_ws_output(s->ws, &(const uint8_t *){NULL}) == 0)
     s->finished = true;
@@ -887,8 +931,15 @@ static void dial_after(app_node *lp, app_sess *s, uint64_t now) {
    * tie-break pause), instead of a reconnect 5-10 s later */
   if (s->group[0] && strcmp(s->group, "chum") != 0) return;
   uint32_t wait;
-  if (s->outgoing && !s->ready_seen && strstr(s->close_reason, CHUM_CONN_ERR_UNKNOWN + 7) &&
-      d->unknown_refusals < CHUM_PAIRING_UNKNOWN_RETRIES) {
+  if (s->duplicate) {
+    /* not a failed attempt: the other session stands for this peer; if it is gone too (both
+     * nodes kept a different one), retry after the reconnect jitter, so the two nodes do not
+     * dial each other at the same moment again */
+    if (peer_busy(lp, pk)) return;
+    wait = chum_conn_reconnect_delay_ms(rand16());
+    if (strcmp(lp->me.person_id, d->person_id) > 0) wait += 2500;
+  } else if (s->outgoing && !s->ready_seen && strstr(s->close_reason, CHUM_CONN_ERR_UNKNOWN + 7) &&
+             d->unknown_refusals < CHUM_PAIRING_UNKNOWN_RETRIES) {
     /* spec/pairing.md §2: right after pairing the peer may not know us yet; ask again soon
      * (the skipped "Error: " prefix may be missing in a peer's close reason) */
     d->unknown_refusals++;
@@ -1017,6 +1068,7 @@ const chum_recipes *app_node_recipes(const app_node *lp) { return lp->recipes; }
 static void fill_status(app_node *lp, uint64_t now) {
   app_run_stats *st = &lp->stats;
   st->nsess = 0;
+  st->objects_out = lp->objects_out_closed;
   for (int i = 0; i < MAX_SESSIONS && st->nsess < APP_STATUS_MAX_SESSIONS; i++) {
     app_sess *s = &lp->s[i];
     if (!s->in_use) continue;
@@ -1041,6 +1093,7 @@ static void fill_status(app_node *lp, uint64_t now) {
       chum_exporter_counts(chum_sync_session_exporter(s->sync), &a);
       chum_importer_counts(chum_sync_session_importer(s->sync), &b);
       x->objects_out = a.objects + a.id_objects + a.blobs + a.clobs;
+      st->objects_out += x->objects_out;
       x->objects_in = b.objects + b.id_objects + b.blobs + b.clobs;
       x->files_in = b.blobs + b.clobs;
       x->passes = chum_importer_passes(chum_sync_session_importer(s->sync));
@@ -1211,7 +1264,7 @@ int app_conn_loop(cli_ctx *ctx, const app_loop_opts *o) {
     cli_error(NULL, "cannot connect to %s", o->connect_url);
     goto out;
   }
-  uint64_t next_status = start;
+  lp->next_status = start;
   bool hurry = false;
   for (;;) {
     uint64_t now = chum_port_now_ms();
@@ -1262,7 +1315,7 @@ int app_conn_loop(cli_ctx *ctx, const app_loop_opts *o) {
     if (dialing && active == 0 && next_dial && next_dial < deadline) deadline = next_dial;
     for (size_t i = 0; i < CHUM_MAX_KNOWN_PEERS; i++)
       if (lp->d[i].used && lp->d[i].next_at < deadline) deadline = lp->d[i].next_at;
-    if (next_status < deadline) deadline = next_status;
+    if (lp->next_status < deadline) deadline = lp->next_status;
     int timeout = deadline > now ? (int)(deadline - now) : 0;
     if (hurry) timeout = 0;
     chum_port_poll(fds, n, g_stop ? (timeout < 50 ? timeout : 50) : timeout);
@@ -1330,13 +1383,21 @@ int app_conn_loop(cli_ctx *ctx, const app_loop_opts *o) {
     if (lp->have_state)
       chum_node_state_checkpoint(ctx->dir, &lp->state, chum_port_wall_ms(), now, start,
                                  &lp->state_saved, false);
-    if (now >= next_status) {
+    if (now >= lp->next_status) {
       fill_status(lp, now);
+      uint64_t t0 = chum_port_now_ms();
       app_run_status_tick(&lp->stats, ctx->dir, o->mode == APP_MODE_RUN, now);
+      uint64_t t1 = chum_port_now_ms();
+      if (t1 - t0 >= SLOW_STATUS_MS)
+        CHUM_LOGW("node", "writing %s took %llu ms", APP_RUN_STATUS_FILE, (unsigned long long)(t1 - t0));
+      if (lp->last_status && now - lp->last_status >= SLOW_TURN_MS)
+        CHUM_LOGW("node", "%s was not written for %llu ms (the loop was busy)", APP_RUN_STATUS_FILE,
+                  (unsigned long long)(now - lp->last_status));
+      lp->last_status = now;
       /* 4 times a second while a file arrives (the progress of `make run`), else once */
       bool receiving = false;
       for (int i = 0; i < lp->stats.nsess; i++) receiving |= lp->stats.sess[i].file_rx > 0;
-      next_status = now + (lp->stats.live || receiving ? 250 : 1000);
+      lp->next_status = now + (lp->stats.live || receiving ? 250 : 1000);
     } else if (lp->stats.live && lp->stats.bar) {
       fill_status(lp, now);
       app_progress_draw(&lp->stats, now, false);

@@ -3,6 +3,7 @@
 #include "node_run.h"
 
 #include "chum/err.h"
+#include "chum/log.h"
 #include "chum/port.h"
 
 #include <cjson/cJSON.h>
@@ -54,9 +55,8 @@ static void draw_status_line(app_run_stats *st) {
   app_fmt_bytes((uint64_t)st->rate_out, rout, sizeof rout);
   int connected = 0;
   for (int i = 0; i < st->npeers; i++) connected += st->peer[i].connected;
-  uint64_t obj_out = 0, file_rx = 0;
+  uint64_t obj_out = st->objects_out, file_rx = 0;
   for (int i = 0; i < st->nsess; i++) {
-    obj_out += st->sess[i].objects_out;
     if (st->sess[i].file_rx > file_rx) file_rx = st->sess[i].file_rx;
   }
   char recv[80] = "";
@@ -138,6 +138,7 @@ static char *status_json(const app_run_stats *st, bool running) {
   uint64_t obj_out = 0;
   for (int i = 0; i < st->nsess; i++) obj_out += st->sess[i].objects_out;
   cJSON_AddNumberToObject(t, "objectsOutOpenSessions", (double)obj_out);
+  cJSON_AddNumberToObject(t, "objectsOut", (double)st->objects_out);
   cJSON_AddNumberToObject(t, "rateIn", st->rate_in);
   cJSON_AddNumberToObject(t, "rateOut", st->rate_out);
   cJSON *ps = cJSON_AddArrayToObject(o, "peers");
@@ -179,12 +180,23 @@ static char *status_json(const app_run_stats *st, bool running) {
   return txt;
 }
 
+/* Replace <dir>/run-status.json: a temporary file renamed over it, so a reader sees the old
+ * or the new text, never a mix. No fsync: the file is a live view rewritten every second, and
+ * an fsync (a journal commit, seconds on a busy disk) would stall the loop and its sessions. */
 static void write_status(const app_run_stats *st, const char *dir, bool running) {
   char *txt = status_json(st, running);
   if (!txt) return;
-  char path[1024];
+  char path[1024], tmp[1100];
   snprintf(path, sizeof path, "%s/%s", dir, APP_RUN_STATUS_FILE);
-  chum_port_write_atomic(path, txt, strlen(txt), 0644);
+  snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+  size_t len = strlen(txt);
+  FILE *f = fopen(tmp, "w");
+  bool ok = f && fwrite(txt, 1, len, f) == len;
+  if (f && fclose(f) != 0) ok = false;
+  if (!ok || rename(tmp, path) != 0) {
+    if (f) remove(tmp);
+    CHUM_LOGW("node", "cannot write %s", path);
+  }
   cJSON_free(txt);
 }
 
@@ -316,6 +328,8 @@ int app_run_status_line(const cli_ctx *ctx) {
     obj_out += num(x, "objectsOut");
     if (num(x, "receivingFileBytes") > file_rx) file_rx = num(x, "receivingFileBytes");
   }
+  /* objects sent in ended sessions too (files written before it was there: open ones only) */
+  if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(t, "objectsOut"))) obj_out = num(t, "objectsOut");
   char in[32], out[32], rin[32], rout[32], fb[32];
   app_fmt_bytes((uint64_t)num(t, "bytesIn"), in, sizeof in);
   app_fmt_bytes((uint64_t)num(t, "bytesOut"), out, sizeof out);

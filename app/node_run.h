@@ -50,6 +50,7 @@ typedef struct app_run_stats {
   char email[CHUM_NODE_EMAIL_MAX + 1];
   uint64_t started_wall, started_mono;
   uint64_t bytes_in, bytes_out, objects_in, files_in;
+  uint64_t objects_out; /* items sent, in open and ended sessions */
   uint64_t rate_t, rate_in_prev, rate_out_prev;
   double rate_in, rate_out; /* bytes/s over the last second */
   uint64_t last_draw;

@@ -265,6 +265,15 @@ uint32_t chum_conn_reconnect_delay_ms(uint16_t u16);
  *  dropped new connection"); 0: the new one replaces the old ("New connection replaced old
  *  one"). */
 int chum_conn_duplicate_drop_new(uint64_t active_since_ms, uint64_t now_ms);
+/** The duplicate rule between two nodes that may have dialled each other at once: 1 to keep
+ *  the active session (drop the new one), 0 to replace it. Inside the 2 s window, when one of
+ *  the two sessions is outgoing and the other incoming (crossed dials), both nodes keep the
+ *  connection dialled by the node with the smaller person ID (64 hex, compared as strings),
+ *  so they never each keep a different one and lose both; otherwise as
+ *  chum_conn_duplicate_drop_new (spec/connection.md §10). */
+int chum_conn_duplicate_keep_old(bool old_outgoing, bool new_outgoing, uint64_t active_since_ms,
+                                 uint64_t now_ms, const char *local_person_id,
+                                 const char *remote_person_id);
 
 /* ---- comm-server relay listener (spec/commserver.md §3) ---------------------------------- */
 

@@ -152,3 +152,16 @@ int chum_conn_duplicate_drop_new(uint64_t active_since_ms, uint64_t now_ms) {
   /* spec/connection.md §10: assigned less than 2000 ms ago -> drop the new one */
   return now_ms < active_since_ms + CHUM_DUPLICATE_WINDOW_MS ? 1 : 0;
 }
+
+int chum_conn_duplicate_keep_old(bool old_outgoing, bool new_outgoing, uint64_t active_since_ms,
+                                 uint64_t now_ms, const char *local_person_id,
+                                 const char *remote_person_id) {
+  if (!chum_conn_duplicate_drop_new(active_since_ms, now_ms)) return 0;
+  if (old_outgoing == new_outgoing || !local_person_id || !remote_person_id) return 1;
+  /* Crossed dials. Each node learns the peer's identity first on the connection the *other*
+   * node dialled (the acceptor checks the initiator before the initiator checks it, §8), so
+   * "keep the first" keeps a different connection on each side and both die. Keep the one
+   * dialled by the smaller person ID on both sides instead. */
+  bool local_smaller = strcmp(local_person_id, remote_person_id) < 0;
+  return old_outgoing == local_smaller ? 1 : 0;
+}
