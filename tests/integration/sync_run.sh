@@ -41,10 +41,13 @@ n_ready=$(grep -c "chum started" "$T/alice.log")
 head -c 3000000 /dev/urandom > "$T/sample.bin"
 t0=$(now_ms)
 read -r BLOB DESC < <(share "$T/alice" "$T/sample.bin" "$BOB") || bad "chum put + share"
+tw=$(now_ms) # the writer (chum share) has exited: its last head move is done
 if wait_for test -f "$T/bob/store/blobs/$BLOB"; then
   t1=$(now_ms)
-  cmp -s "$T/sample.bin" "$T/bob/store/blobs/$BLOB" && ok "alice's 3 MB file arrived byte-identical at bob ($((t1 - t0)) ms after the share)" || bad "BLOB differs"
-  [ $((t1 - t0)) -lt 4000 ] && ok "post-to-arrival under the 5 s poll interval: service 3 made bob poll at once" || bad "arrival took $((t1 - t0)) ms"
+  cmp -s "$T/sample.bin" "$T/bob/store/blobs/$BLOB" && ok "alice's 3 MB file arrived byte-identical at bob ($((t1 - t0)) ms after the start of chum put, $((t1 - tw)) ms after chum share exited)" || bad "BLOB differs"
+  # from the writer's exit (docs/run.md's post-to-arrival): chum put + share alone take 2-3 s
+  # under ASan on a loaded machine
+  [ $((t1 - tw)) -lt 4000 ] && ok "post-to-arrival under the 5 s poll interval: service 3 made bob poll at once" || bad "arrival took $((t1 - tw)) ms after chum share exited"
   [ -f "$T/bob/store/objects/$DESC" ] && ok "the BlobDescriptor arrived too" || bad "descriptor missing"
 else
   bad "BLOB never arrived:"; cat "$T/alice.log" "$T/bob.log"
