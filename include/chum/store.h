@@ -131,8 +131,10 @@ typedef void (*chum_store_progress)(uint64_t done, uint64_t total, void *user);
 typedef struct chum_store_writer chum_store_writer;
 typedef struct chum_store_reader chum_store_reader;
 
-/** Start writing a BLOB or CLOB. |hash| (may be NULL) is the expected name, checked at
- *  finish; |total| the announced size or 0 if unknown (only for progress, and checked
+/** Start writing a BLOB or CLOB, or an OBJECT too large for chum_store_put (a long
+ *  session's Chum log: its bytes must start with the object header, checked at finish,
+ *  CHUM_ERR_INVAL; it is not validated against recipes). |hash| (may be NULL) is the expected
+ *  name, checked at finish; |total| the announced size or 0 if unknown (only for progress, and checked
  *  against CHUM_MAX_BLOB_SIZE). The bytes go to a temporary file in store/tmp/ through a
  *  fixed CHUM_STREAM_BUFFER_SIZE buffer; nothing is visible under the hash before
  *  chum_store_writer_finish succeeds. |progress| may be NULL.

@@ -278,6 +278,21 @@ typedef struct chum_sync_log_info {
  *  failed (no Chum object is written then, §9), CHUM_ERR_INVAL or CHUM_ERR_NOMEM. */
 int chum_sync_log_json(const chum_sync_log_info *info, const chum_exporter *exp,
                        const chum_importer *imp, char **json);
+struct chum_store;   /* include/chum/store.h */
+struct chum_recipes; /* include/chum/object.h */
+/** Store the Chum object of |exp| and |imp| (as chum_sync_log_json) in |st| as a new local
+ *  version at |now_ms| (spec/chum.md §9), streamed: the fields other than the hash lists are
+ *  encoded by src/object with |r|, the eight lists are written item by item, sorted (bags),
+ *  through the store's streaming writer. So a session of any length gets its log (40 000
+ *  hashes make about 4 MB, beyond CHUM_MAX_OBJECT_SIZE) with memory bounded by one sorted
+ *  copy of the longest list and fixed buffers; the bytes equal what the encoder makes of the
+ *  JSON. Readers that take at most CHUM_MAX_OBJECT_SIZE (chum cat, the exporter) refuse such a
+ *  log with CHUM_ERR_TOOBIG / CHUM_ERR_NOBUF; chum_store_reader_* streams it. |hash| (may be
+ *  NULL) gets its hash. Returns 1 when written, 0 when there is nothing to write (as
+ *  chum_sync_log_json), or a negative chum_err. */
+int chum_sync_log_store(const chum_sync_log_info *info, const chum_exporter *exp,
+                        const chum_importer *imp, struct chum_store *st,
+                        const struct chum_recipes *r, uint64_t now_ms, char hash[65]);
 
 /* ============================== session: exporter + importer on one RPC channel ============ */
 
@@ -334,11 +349,9 @@ const char *chum_sync_session_close_reason(const chum_sync_session *s, char *buf
 int chum_sync_session_log_json(const chum_sync_session *s, const chum_sync_log_info *info,
                                char **json);
 
-struct chum_store;   /* include/chum/store.h */
-struct chum_recipes; /* include/chum/object.h */
 /** Write the session's Chum log object (spec/chum.md §9) into |st| as a new local version
- *  (chum_store_put_version at |now_ms|), encoded with |r| (the core recipes suffice): the one
- *  call a driver makes when a session ends. |hash| (may be NULL) gets its hash. Returns 1 when
+ *  (chum_sync_log_store at |now_ms|, any size), encoded with |r| (the core recipes suffice):
+ *  the one call a driver makes when a session ends. |hash| (may be NULL) gets its hash. Returns 1 when
  *  written, 0 when there is nothing to write (the importer failed before transferring
  *  anything, §9), or a negative chum_err (CHUM_ERR_INVAL, CHUM_ERR_NOMEM, the encoder's or the
  *  store's error). */

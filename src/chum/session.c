@@ -123,30 +123,9 @@ int chum_sync_session_store_log(const chum_sync_session *s, const chum_sync_log_
                                 chum_store *st, const chum_recipes *r, uint64_t now_ms,
                                 char hash[65]) {
   if (!s || !info || !st || !r) return CHUM_ERR_INVAL;
-  char *json = NULL;
-  int n = chum_sync_session_log_json(s, info, &json);
-  if (n <= 0) return n;
-  char *md = malloc(CHUM_MAX_OBJECT_SIZE);
-  if (!md) {
-    free(json);
-    return CHUM_ERR_NOMEM;
-  }
-  size_t len = 0;
-  char h[65], idh[65];
-  chum_object_error oe;
-  memset(&oe, 0, sizeof oe);
-  int rc = chum_object_encode_hash(r, json, (size_t)n, 0, md, CHUM_MAX_OBJECT_SIZE, &len, h, idh, &oe);
-  if (rc < 0) {
-    chum_log(CHUM_LOG_ERROR, "chum", "the Chum log object does not encode: %s", oe.message);
-  } else {
-    rc = chum_store_put_version(st, r, md, len, now_ms, h, idh, NULL); /* §9: a versioned object */
-    if (rc < 0) chum_log(CHUM_LOG_ERROR, "chum", "storing the Chum log object failed: %s", chum_strerror(rc));
-  }
-  free(md);
-  free(json);
-  if (rc < 0) return rc;
-  if (hash) memcpy(hash, h, 65);
-  return 1;
+  chum_sync_log_info li = *info;
+  chum_rpc_sync_log_stats(s->bind, &li); /* spec/rpc.md §7: the statistics of this connection */
+  return chum_sync_log_store(&li, s->exp, s->imp, st, r, now_ms, hash);
 }
 
 chum_exporter *chum_sync_session_exporter(chum_sync_session *s) { return s ? s->exp : NULL; }

@@ -56,6 +56,21 @@ const sync_errlog *sync_exporter_errors(const chum_exporter *e);
 const sync_hlist *sync_importer_stored(const chum_importer *imp, chum_sync_kind kind);
 const sync_errlog *sync_importer_errors(const chum_importer *imp);
 
+/* ---- the Chum log object (sync_log.c) --------------------------------------------------- */
+struct chum_store;
+struct chum_recipes;
+/** What a Chum log holds besides |info|: the eight hash lists in the recipe's order (AtoB
+ *  objects, ID objects, BLOBs, CLOBs, then BtoA likewise; NULL = empty) and the errors. */
+typedef struct sync_log_parts {
+  const sync_hlist *list[8];
+  const sync_errlog *imp_errors, *exp_errors;
+} sync_log_parts;
+/** Store the Chum log of |pt| as a new local version in |st| (chum_sync_log_store without
+ *  the "nothing to write" check; tests give it synthetic lists). 1 or a negative chum_err. */
+int sync_log_store(const chum_sync_log_info *info, const sync_log_parts *pt,
+                   struct chum_store *st, const struct chum_recipes *r, uint64_t now_ms,
+                   char hash[65]);
+
 /* ---- a growable text buffer with a size limit ------------------------------------------ */
 typedef struct sync_buf {
   char *data;

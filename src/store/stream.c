@@ -58,6 +58,13 @@ int store_utf8_complete(const store_utf8 *u) {
 
 /* ---- writer ---------------------------------------------------------------------------------- */
 
+/* The header every stored object starts with (as chum_store_put checks it). */
+static const char OBJ_HEAD[] = "<div itemscope itemtype=\"//refin.io/";
+
+static int store_object_header_ok(const uint8_t *head, size_t len) {
+  return len >= sizeof OBJ_HEAD - 1 && memcmp(head, OBJ_HEAD, sizeof OBJ_HEAD - 1) == 0;
+}
+
 struct chum_store_writer {
   chum_store *st;
   chum_store_kind kind;
@@ -70,6 +77,8 @@ struct chum_store_writer {
   int failed;
   size_t fill;
   char expect[65];
+  uint8_t head[40]; /* OBJECT: the first bytes, checked for the object header at finish */
+  size_t head_len;
   char tmp[CHUM_STORE_PATH_MAX];
   uint8_t buf[CHUM_STREAM_BUFFER_SIZE];
 };
@@ -77,7 +86,8 @@ struct chum_store_writer {
 int chum_store_writer_new(chum_store_writer **out, chum_store *st, chum_store_kind kind,
                           const char *hash, uint64_t total, chum_store_progress progress,
                           void *user) {
-  if (!out || !st || (kind != CHUM_STORE_BLOB && kind != CHUM_STORE_CLOB)) return CHUM_ERR_INVAL;
+  if (!out || !st || (kind != CHUM_STORE_BLOB && kind != CHUM_STORE_CLOB && kind != CHUM_STORE_OBJECT))
+    return CHUM_ERR_INVAL;
   *out = NULL;
   if (hash && !store_is_hash(hash)) return CHUM_ERR_INVAL;
   if (total > CHUM_MAX_BLOB_SIZE) {
@@ -132,6 +142,11 @@ int chum_store_writer_write(chum_store_writer *w, const void *data, size_t len) 
     CHUM_LOGW(STORE_MOD, "CLOB stream is not valid UTF-8 text; discarded");
     goto fail;
   }
+  if (w->kind == CHUM_STORE_OBJECT && w->head_len < sizeof w->head) {
+    size_t k = sizeof w->head - w->head_len < len ? sizeof w->head - w->head_len : len;
+    memcpy(w->head + w->head_len, p, k);
+    w->head_len += k;
+  }
   chum_sha256_update(&w->sha, p, len);
   size_t cap = w->st->stream_buffer_size;
   while (len > 0) {
@@ -184,6 +199,10 @@ int chum_store_writer_finish(chum_store_writer *w, char out_hash[65]) {
   if (rc == 0 && w->kind == CHUM_STORE_CLOB && !store_utf8_complete(&w->utf8)) {
     CHUM_LOGW(STORE_MOD, "CLOB stream ends inside a UTF-8 character; discarded");
     rc = CHUM_ERR_UTF8;
+  }
+  if (rc == 0 && w->kind == CHUM_STORE_OBJECT && !store_object_header_ok(w->head, w->head_len)) {
+    CHUM_LOGW(STORE_MOD, "refused a streamed object: no valid ONE object header");
+    rc = CHUM_ERR_INVAL;
   }
   if (rc == 0 && w->expect[0] && strcmp(hex, w->expect) != 0) {
     /* chum.md §8: one.core keeps a mismatching file; we discard it. */
