@@ -1,5 +1,6 @@
 /* chum peers: the peer table from the snapshot the discovery loop writes (<dir>/peers.json). */
 #include "cli.h"
+#include "node_run.h"
 #include "peers_print.h"
 
 #include "chum/err.h"
@@ -33,13 +34,29 @@ static void rtt_text(double ms, char *out, size_t cap) {
   else snprintf(out, cap, "%.1fs", ms / 1000);
 }
 
+/* `chum peers` in a node directory: round trips of the running node's sessions stand in for
+ * the discovery echo's where that is absent (set by cmd_peers). */
+static const cli_ctx *g_session_rtt_ctx;
+
 int cli_print_peers(const char *json, bool as_json) {
   cJSON *root = cJSON_Parse(json);
-  const cJSON *peers = cJSON_GetObjectItemCaseSensitive(root, "peers");
+  cJSON *peers = cJSON_GetObjectItemCaseSensitive(root, "peers");
   if (!root || !cJSON_IsArray(peers)) {
     cJSON_Delete(root);
     cli_error("run 'chum discover --iface IFACE' to create it", "not a peer-table snapshot");
     return CLI_RUNTIME;
+  }
+  bool any_session_rtt = false;
+  if (g_session_rtt_ctx) {
+    cJSON *q;
+    cJSON_ArrayForEach(q, peers) {
+      if (num(q, "rttMs") >= 0 || !str(q, "person")[0]) continue;
+      int64_t r = app_run_status_rtt(g_session_rtt_ctx, str(q, "person"));
+      if (r < 0) continue;
+      /* "sessionRttMs": measured on the ONE session (WebSocket ping), not by discovery */
+      cJSON_AddNumberToObject(q, "sessionRttMs", (double)r);
+      any_session_rtt = true;
+    }
   }
   if (as_json) {
     /* the snapshot as written: self, time, peers (inst, person, name, trust, state, paths …),
@@ -70,12 +87,19 @@ int cli_print_peers(const char *json, bool as_json) {
       o += (size_t)w;
     }
     age(num(p, "lastSeenMsAgo"), seen, sizeof seen);
-    rtt_text(num(p, "rttMs"), rtt, sizeof rtt);
+    if (num(p, "rttMs") < 0 && num(p, "sessionRttMs") >= 0) {
+      char t[12];
+      rtt_text(num(p, "sessionRttMs"), t, sizeof t);
+      snprintf(rtt, sizeof rtt, "%s*", t);
+    } else {
+      rtt_text(num(p, "rttMs"), rtt, sizeof rtt);
+    }
     const char *store = str(p, "store"), *health = str(p, "health");
     printf("%-22s %-12.12s %-11s %-10s %-28s %-7s %-8s %-16s %s%s%s\n", str(p, "name"),
            str(p, "inst"), str(p, "trust"), str(p, "state"), paths, seen, rtt, str(p, "caps"),
            store, store[0] && health[0] ? " " : "", health);
   }
+  if (any_session_rtt) printf("* round trip of the running node's session (no discovery echo)\n");
   const cJSON *lama = cJSON_GetObjectItemCaseSensitive(root, "lama");
   if (cJSON_GetArraySize(lama) > 0) {
     printf("\nLAMA devices (display only):\n");
@@ -127,7 +151,9 @@ int cmd_peers(cli_ctx *ctx, int argc, char **argv) {
       "LAMA devices seen. Reads <dir>/peers.json, which the discovery loop ('chum discover')\n"
       "rewrites every second. --json prints that snapshot (fields: self, time, peers[] with\n"
       "inst, person, name, trust, state, paths[], seq, boot, caps, store, health, nbr,\n"
-      "lastSeenMsAgo, rttMs, neighbours; lama[]; stats).",
+      "lastSeenMsAgo, rttMs, neighbours; lama[]; stats). Where discovery measured no round\n"
+      "trip but `chum run` has a session with the peer, its round trip is shown (marked *; in\n"
+      "JSON as sessionRttMs).",
       NULL, 0, 0, NULL};
   cli_args args;
   int rc = cli_parse(ctx, &spec, argc, argv, &args);
@@ -137,7 +163,9 @@ int cmd_peers(cli_ctx *ctx, int argc, char **argv) {
   if (!json) return CLI_RUNTIME;
   if (!ctx->json && age_s > 5)
     printf("(snapshot from %.0f s ago: discovery is not running)\n", age_s);
+  g_session_rtt_ctx = ctx;
   rc = cli_print_peers(json, ctx->json);
+  g_session_rtt_ctx = NULL;
   free(json);
   return rc;
 }

@@ -69,7 +69,7 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv) {
   chum_node_identity id;
   rc = cli_load_node(ctx, &id);
   if (rc != CLI_OK) return rc;
-  if (line) return app_run_status_line(ctx) ? CLI_OK : CLI_RUNTIME;
+  if (line) return app_run_status_line(ctx) > 0 ? CLI_OK : CLI_RUNTIME;
 
   chum_node_state st;
   int st_rc = chum_node_state_load(ctx->dir, &st);
@@ -149,13 +149,15 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv) {
            st.counters[CHUM_NODE_DROPS], st.queue_depth, st.processing_count, avg_us);
     /* the node loop's live state (chum run: run-status.json), when it has run */
     char rs[1024];
+    int run_rc = 0;
     snprintf(rs, sizeof rs, "%s/%s", ctx->dir, APP_RUN_STATUS_FILE);
     if (chum_port_exists(rs)) {
       printf(",\n  \"run\": ");
-      if (!app_run_status_print(ctx, true)) printf("null");
+      run_rc = app_run_status_print(ctx, true);
+      if (run_rc <= 0) printf("null");
     }
     printf("\n}\n");
-    return CLI_OK;
+    return run_rc < 0 ? CLI_RUNTIME : CLI_OK;
   }
 
   char t1[64], t2[64], d1[64], b1[32], b2[32], b3[32];
@@ -211,6 +213,6 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv) {
          " messages\n",
          avg_us / 1000, avg_us % 1000, st.processing_count);
   if (state_note) printf("note          %s\n", state_note);
-  app_run_status_print(ctx, false);
-  return CLI_OK;
+  /* a corrupt run-status.json: everything else is shown, the reason is on stderr, exit 1 */
+  return app_run_status_print(ctx, false) < 0 ? CLI_RUNTIME : CLI_OK;
 }

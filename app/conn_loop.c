@@ -98,6 +98,11 @@ struct app_sess {
   uint64_t bytes_in, bytes_out;   /* application message bytes */
   uint64_t file_rx_base;          /* rpc stream bytes at the last completed file */
   uint64_t files_in, files_out;
+  /* round-trip time: a WebSocket ping carrying its send time every CHUM_RUN_RTT_PING_MS once
+   * the session is ready; every peer answers pings (RFC 6455 §5.5.2, spec/connection.md §1),
+   * while the ONE keepalive (§6) is one-way and has no answer to time */
+  int64_t rtt_ms; /* last measured, -1: none yet */
+  uint64_t ping_at, next_ping;
   char last_file[65];
   char close_reason[128];
 };
@@ -578,6 +583,27 @@ static void on_conn_event(chum_conn *c, const chum_conn_event *ev, void *user) {
   }
 }
 
+/* The answer to our ping: its payload is the send time (8 bytes, big-endian); an unsolicited
+ * or stale pong is ignored. */
+static void sess_pong(app_sess *s, const uint8_t *d, size_t len, uint64_t now) {
+  if (len != 8 || !s->ping_at) return;
+  uint64_t t = 0;
+  for (int i = 0; i < 8; i++) t = (t << 8) | d[i];
+  if (t != s->ping_at || now < t) return;
+  s->rtt_ms = (int64_t)(now - t);
+  s->ping_at = 0;
+}
+
+/* Send the next ping when it is due (a ready session, open WebSocket). */
+static void sess_ping(app_sess *s, uint64_t now) {
+  if (!s->ready_seen || chum_conn_is_closed(s->conn) || !chum_ws_is_open(s->ws) || now < s->next_ping)
+    return;
+  uint8_t d[8];
+  for (int i = 0; i < 8; i++) d[i] = (uint8_t)(now >> (56 - 8 * i));
+  if (chum_ws_ping(s->ws, d, sizeof d) == 0) s->ping_at = now;
+  s->next_ping = now + CHUM_RUN_RTT_PING_MS;
+}
+
 void app_sess_ws_event(chum_ws *ws, const chum_ws_event *ev, void *user) {
   (void)ws;
   app_sess *s = user;
@@ -597,6 +623,9 @@ void app_sess_ws_event(chum_ws *ws, const chum_ws_event *ev, void *user) {
     break;
   case CHUM_WS_EV_ERROR:
     say(s, "WebSocket error: %s (%s)", chum_strerror(ev->error), ev->reason);
+    break;
+  case CHUM_WS_EV_PONG:
+    sess_pong(s, ev->data, ev->len, now);
     break;
   default:
     break;
@@ -622,6 +651,7 @@ app_sess *app_node_adopt(app_node *lp, app_stream *st, chum_ws *ws, bool outgoin
   s->st = st;
   s->id = ++lp->next_id;
   s->outgoing = outgoing;
+  s->rtt_ms = -1;
   snprintf(s->addr, sizeof s->addr, "%s", addr ? addr : "?");
   if (target_pk) {
     memcpy(s->target_pk, target_pk, 32);
@@ -738,6 +768,7 @@ static bool service(app_sess *s, bool readable, uint64_t now) {
     chum_conn_close(s->conn, "Corresponding route was stopped", now);
   if (g_stop && !chum_conn_is_closed(s->conn))
     chum_conn_close(s->conn, "Corresponding route was stopped", now);
+  sess_ping(s, now);
   /* Push: ONE session -> WebSocket -> socket, refilled from the rpc, until the socket is
    * full (then POLLOUT wakes us) or nothing is left; bounded so other sessions get a turn. */
   const uint8_t *pending;
@@ -798,6 +829,16 @@ static bool peer_busy(app_node *lp, const uint8_t pk[32]) {
     if (memcmp(chum_conn_peer_info(s->conn)->static_pk, pk, 32) == 0) return true;
   }
   return false;
+}
+
+/* The round trip of the open session with the peer whose key is |pk|, or -1. */
+static int64_t peer_rtt(app_node *lp, const uint8_t pk[32]) {
+  for (int i = 0; i < MAX_SESSIONS; i++) {
+    app_sess *s = &lp->s[i];
+    if (!s->in_use || s->finished || chum_conn_is_closed(s->conn) || s->rtt_ms < 0) continue;
+    if (memcmp(chum_conn_peer_info(s->conn)->static_pk, pk, 32) == 0) return s->rtt_ms;
+  }
+  return -1;
 }
 
 static dialer *dialer_by_pk(app_node *lp, const uint8_t pk[32]) {
@@ -1102,6 +1143,7 @@ static void fill_status(app_node *lp, uint64_t now) {
       x->file_rx = rs.stream_bytes_received - s->file_rx_base;
       x->stream_out = rs.stream_bytes_sent;
     }
+    x->rtt_ms = s->rtt_ms;
   }
   st->npeers = 0;
   for (size_t k = 0; k < lp->peers->count && st->npeers < APP_STATUS_MAX_PEERS; k++) {
@@ -1112,6 +1154,7 @@ static void fill_status(app_node *lp, uint64_t now) {
     snprintf(y->email, sizeof y->email, "%s", p->email);
     snprintf(y->url, sizeof y->url, "%s", p->url);
     y->connected = peer_busy(lp, p->instance_pk);
+    y->rtt_ms = peer_rtt(lp, p->instance_pk);
     dialer *d = dialer_by_pk(lp, p->instance_pk);
     if (d) {
       y->failures = d->failures;
@@ -1302,6 +1345,7 @@ int app_conn_loop(cli_ctx *ctx, const app_loop_opts *o) {
       uint64_t d1 = chum_ws_deadline(s->ws), d2 = chum_conn_deadline(s->conn);
       if (d1 < deadline) deadline = d1;
       if (d2 < deadline) deadline = d2;
+      if (s->ready_seen && s->next_ping < deadline) deadline = s->next_ping;
       if (s->sync && s->chum_started && sess_chum_open(s)) {
         uint64_t d3 = chum_sync_session_deadline(s->sync);
         if (d3 < deadline) deadline = d3;

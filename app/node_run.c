@@ -5,8 +5,8 @@
 #include "chum/err.h"
 #include "chum/log.h"
 #include "chum/port.h"
+#include "chum/run_status.h"
 
-#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,63 +120,72 @@ void app_sync_summary(app_run_stats *st, uint64_t elapsed_ms) {
   fflush(stdout);
 }
 
-static char *status_json(const app_run_stats *st, bool running) {
-  cJSON *o = cJSON_CreateObject();
-  if (!o) return NULL;
-  cJSON_AddBoolToObject(o, "running", running);
-  cJSON_AddNumberToObject(o, "pid", (double)getpid());
-  cJSON_AddNumberToObject(o, "updated", (double)chum_port_wall_ms());
-  cJSON_AddNumberToObject(o, "started", (double)st->started_wall);
-  cJSON_AddStringToObject(o, "personId", st->person_id);
-  cJSON_AddStringToObject(o, "email", st->email);
-  if (st->listen[0]) cJSON_AddStringToObject(o, "listen", st->listen);
-  cJSON *t = cJSON_AddObjectToObject(o, "totals");
-  cJSON_AddNumberToObject(t, "bytesIn", (double)st->bytes_in);
-  cJSON_AddNumberToObject(t, "bytesOut", (double)st->bytes_out);
-  cJSON_AddNumberToObject(t, "objectsIn", (double)st->objects_in);
-  cJSON_AddNumberToObject(t, "filesIn", (double)st->files_in);
-  uint64_t obj_out = 0;
-  for (int i = 0; i < st->nsess; i++) obj_out += st->sess[i].objects_out;
-  cJSON_AddNumberToObject(t, "objectsOutOpenSessions", (double)obj_out);
-  cJSON_AddNumberToObject(t, "objectsOut", (double)st->objects_out);
-  cJSON_AddNumberToObject(t, "rateIn", st->rate_in);
-  cJSON_AddNumberToObject(t, "rateOut", st->rate_out);
-  cJSON *ps = cJSON_AddArrayToObject(o, "peers");
-  for (int i = 0; i < st->npeers; i++) {
+/* The figures as the library's run-status form (include/chum/run_status.h). */
+static void to_status(const app_run_stats *st, bool running, chum_run_status *o) {
+  memset(o, 0, sizeof *o);
+  o->running = running;
+  o->pid = (uint64_t)getpid();
+  o->updated_ms = chum_port_wall_ms();
+  o->started_ms = st->started_wall;
+  snprintf(o->person_id, sizeof o->person_id, "%s", st->person_id);
+  snprintf(o->email, sizeof o->email, "%s", st->email);
+  snprintf(o->listen, sizeof o->listen, "%s", st->listen);
+  o->bytes_in = st->bytes_in;
+  o->bytes_out = st->bytes_out;
+  o->objects_in = st->objects_in;
+  o->files_in = st->files_in;
+  o->objects_out = st->objects_out;
+  for (int i = 0; i < st->nsess; i++) o->objects_out_open_sessions += st->sess[i].objects_out;
+  o->rate_in = st->rate_in;
+  o->rate_out = st->rate_out;
+  for (int i = 0; i < st->npeers && o->npeers < CHUM_RUN_STATUS_MAX_PEERS; i++) {
     const app_peer_status *p = &st->peer[i];
-    cJSON *x = cJSON_CreateObject();
-    cJSON_AddStringToObject(x, "personId", p->person_id);
-    cJSON_AddStringToObject(x, "email", p->email);
-    cJSON_AddStringToObject(x, "url", p->url);
-    cJSON_AddBoolToObject(x, "connected", p->connected);
-    cJSON_AddNumberToObject(x, "failures", p->failures);
-    cJSON_AddNumberToObject(x, "nextDialMs", (double)p->next_dial_ms);
-    cJSON_AddItemToArray(ps, x);
+    chum_run_peer *x = &o->peer[o->npeers++];
+    snprintf(x->person_id, sizeof x->person_id, "%s", p->person_id);
+    snprintf(x->email, sizeof x->email, "%s", p->email);
+    snprintf(x->url, sizeof x->url, "%s", p->url);
+    x->connected = p->connected;
+    x->failures = p->failures;
+    x->next_dial_ms = p->next_dial_ms;
+    x->rtt_ms = p->rtt_ms;
   }
-  cJSON *ss = cJSON_AddArrayToObject(o, "sessions");
-  for (int i = 0; i < st->nsess; i++) {
+  for (int i = 0; i < st->nsess && o->nsessions < CHUM_RUN_STATUS_MAX_SESSIONS; i++) {
     const app_sess_status *s = &st->sess[i];
-    cJSON *x = cJSON_CreateObject();
-    cJSON_AddNumberToObject(x, "id", s->id);
-    cJSON_AddStringToObject(x, "direction", s->outgoing ? "out" : "in");
-    cJSON_AddStringToObject(x, "address", s->addr);
-    cJSON_AddStringToObject(x, "email", s->email);
-    cJSON_AddStringToObject(x, "personId", s->person_id);
-    cJSON_AddStringToObject(x, "group", s->group);
-    cJSON_AddStringToObject(x, "state", s->state);
-    cJSON_AddNumberToObject(x, "ageMs", (double)s->since_ms);
-    cJSON_AddNumberToObject(x, "bytesIn", (double)s->bytes_in);
-    cJSON_AddNumberToObject(x, "bytesOut", (double)s->bytes_out);
-    cJSON_AddNumberToObject(x, "objectsIn", (double)s->objects_in);
-    cJSON_AddNumberToObject(x, "objectsOut", (double)s->objects_out);
-    cJSON_AddNumberToObject(x, "filesIn", (double)s->files_in);
-    cJSON_AddNumberToObject(x, "passes", (double)s->passes);
-    cJSON_AddNumberToObject(x, "receivingFileBytes", (double)s->file_rx);
-    cJSON_AddNumberToObject(x, "fileBytesSent", (double)s->stream_out);
-    cJSON_AddItemToArray(ss, x);
+    chum_run_session *x = &o->session[o->nsessions++];
+    x->id = (uint32_t)s->id;
+    x->outgoing = s->outgoing;
+    snprintf(x->address, sizeof x->address, "%s", s->addr);
+    snprintf(x->email, sizeof x->email, "%s", s->email);
+    snprintf(x->person_id, sizeof x->person_id, "%s", s->person_id);
+    snprintf(x->group, sizeof x->group, "%s", s->group);
+    snprintf(x->state, sizeof x->state, "%s", s->state);
+    x->age_ms = s->since_ms;
+    x->bytes_in = s->bytes_in;
+    x->bytes_out = s->bytes_out;
+    x->objects_in = s->objects_in;
+    x->objects_out = s->objects_out;
+    x->files_in = s->files_in;
+    x->passes = s->passes;
+    x->receiving_file_bytes = s->file_rx;
+    x->file_bytes_sent = s->stream_out;
+    x->rtt_ms = s->rtt_ms;
   }
-  char *txt = cJSON_Print(o);
-  cJSON_Delete(o);
+}
+
+static char *status_json(const app_run_stats *st, bool running) {
+  chum_run_status *o = malloc(sizeof *o);
+  char *txt = malloc(CHUM_RUN_STATUS_FILE_MAX);
+  if (!o || !txt) {
+    free(o);
+    free(txt);
+    return NULL;
+  }
+  to_status(st, running, o);
+  if (chum_run_status_to_json(o, txt, CHUM_RUN_STATUS_FILE_MAX) < 0) {
+    free(txt);
+    txt = NULL;
+  }
+  free(o);
   return txt;
 }
 
@@ -197,7 +206,7 @@ static void write_status(const app_run_stats *st, const char *dir, bool running)
     if (f) remove(tmp);
     CHUM_LOGW("node", "cannot write %s", path);
   }
-  cJSON_free(txt);
+  free(txt);
 }
 
 void app_run_status_tick(app_run_stats *st, const char *dir, bool write, uint64_t now_ms) {
@@ -223,124 +232,140 @@ void app_run_status_final(app_run_stats *st, const char *dir) {
   write_status(st, dir, false);
 }
 
-static double num(const cJSON *o, const char *k) {
-  const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-  return cJSON_IsNumber(x) ? x->valuedouble : 0;
+/* Read and parse <dir>/run-status.json into a malloc'd status (*out, caller frees). 1 when
+ * read, 0 when there is none, -1 when it is corrupt or unreadable (the reason printed on
+ * stderr: `chum status` says so instead of showing half a status). */
+static int read_status(const cli_ctx *ctx, chum_run_status **out) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", ctx->dir, APP_RUN_STATUS_FILE);
+  *out = NULL;
+  uint8_t *data = NULL;
+  size_t len = 0;
+  int rc = chum_port_read_file_alloc(path, &data, &len, CHUM_RUN_STATUS_FILE_MAX + 1);
+  if (rc == CHUM_ERR_NOTFOUND) return 0;
+  char why[200] = "";
+  chum_run_status *st = rc == 0 ? malloc(sizeof *st) : NULL;
+  if (rc == 0 && !st) rc = CHUM_ERR_NOMEM;
+  if (rc == 0) rc = chum_run_status_parse((const char *)data, len, st, why, sizeof why);
+  else snprintf(why, sizeof why, "%s", chum_strerror(rc));
+  free(data);
+  if (rc < 0) {
+    free(st);
+    cli_error("chum run rewrites it every second; if no node runs in this directory, remove it",
+              "%s is corrupt or unreadable: %s", path, why);
+    return -1;
+  }
+  *out = st;
+  return 1;
 }
-static const char *str(const cJSON *o, const char *k) {
-  const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-  return cJSON_IsString(x) ? x->valuestring : "";
+
+static bool fresh(const chum_run_status *st, double *age_ms) {
+  /* "running" and fresh (written at least every second): else it stopped without saying */
+  *age_ms = (double)chum_port_wall_ms() - (double)st->updated_ms;
+  return st->running && *age_ms < 5000;
 }
 
 int app_run_status_print(const cli_ctx *ctx, bool json) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", ctx->dir, APP_RUN_STATUS_FILE);
-  uint8_t *data = NULL;
-  size_t len = 0;
-  if (chum_port_read_file_alloc(path, &data, &len, 1u << 20) < 0) return 0;
-  cJSON *o = cJSON_ParseWithLength((const char *)data, len);
-  free(data);
-  if (!o) {
-    if (!json) printf("node loop     %s is unreadable\n", APP_RUN_STATUS_FILE);
-    return 0;
-  }
-  /* "running" and fresh (written at least every second): else it stopped without saying */
-  double age = (double)chum_port_wall_ms() - num(o, "updated");
-  bool running = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "running")) && age < 5000;
-  cJSON_ReplaceItemInObjectCaseSensitive(o, "running", cJSON_CreateBool(running));
+  chum_run_status *st = NULL;
+  int rc = read_status(ctx, &st);
+  if (rc <= 0) return rc;
+  double age;
+  bool running = fresh(st, &age);
   if (json) {
-    char *t = cJSON_PrintUnformatted(o);
-    if (t) printf("%s", t);
-    cJSON_free(t);
-    cJSON_Delete(o);
+    st->running = running;
+    char *t = malloc(CHUM_RUN_STATUS_FILE_MAX);
+    if (t && chum_run_status_to_json(st, t, CHUM_RUN_STATUS_FILE_MAX) >= 0) printf("%s", t);
+    else printf("null");
+    free(t);
+    free(st);
     return 1;
   }
-  const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "totals");
   char in[32], out[32], rin[32], rout[32];
-  app_fmt_bytes((uint64_t)num(t, "bytesIn"), in, sizeof in);
-  app_fmt_bytes((uint64_t)num(t, "bytesOut"), out, sizeof out);
-  app_fmt_bytes((uint64_t)num(t, "rateIn"), rin, sizeof rin);
-  app_fmt_bytes((uint64_t)num(t, "rateOut"), rout, sizeof rout);
+  app_fmt_bytes(st->bytes_in, in, sizeof in);
+  app_fmt_bytes(st->bytes_out, out, sizeof out);
+  app_fmt_bytes((uint64_t)st->rate_in, rin, sizeof rin);
+  app_fmt_bytes((uint64_t)st->rate_out, rout, sizeof rout);
   if (running)
-    printf("chum run      running (pid %.0f)%s%s\n", num(o, "pid"), str(o, "listen")[0] ? ", listening " : "",
-           str(o, "listen"));
+    printf("chum run      running (pid %llu)%s%s\n", (unsigned long long)st->pid,
+           st->listen[0] ? ", listening " : "", st->listen);
   else
     printf("chum run      not running (last status %.0f s ago)\n", age / 1000.0);
-  printf("transfer      in %.0f objects (%.0f files), %s (%s/s); out %s (%s/s)\n",
-         num(t, "objectsIn"), num(t, "filesIn"), in, rin, out, rout);
-  const cJSON *ps = cJSON_GetObjectItemCaseSensitive(o, "peers"), *x;
-  cJSON_ArrayForEach(x, ps) {
-    bool c = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "connected"));
-    double next = num(x, "nextDialMs");
-    printf("peer          %s  %s  %s", str(x, "email"), str(x, "url")[0] ? str(x, "url") : "(no URL)",
-           c ? "connected" : "not connected");
-    if (!c && next > 0) printf(", next attempt in %.1f s", next / 1000.0);
-    if (num(x, "failures") > 0) printf(" (%.0f failed attempts)", num(x, "failures"));
+  printf("transfer      in %llu objects (%llu files), %s (%s/s); out %s (%s/s)\n",
+         (unsigned long long)st->objects_in, (unsigned long long)st->files_in, in, rin, out, rout);
+  for (size_t i = 0; i < st->npeers; i++) {
+    const chum_run_peer *p = &st->peer[i];
+    printf("peer          %s  %s  %s", p->email, p->url[0] ? p->url : "(no URL)",
+           p->connected ? "connected" : "not connected");
+    if (p->connected && p->rtt_ms >= 0) printf(", round trip %lld ms", (long long)p->rtt_ms);
+    if (!p->connected && p->next_dial_ms > 0)
+      printf(", next attempt in %.1f s", (double)p->next_dial_ms / 1000.0);
+    if (p->failures > 0) printf(" (%u failed attempts)", (unsigned)p->failures);
     printf("\n");
   }
-  const cJSON *ss = cJSON_GetObjectItemCaseSensitive(o, "sessions");
-  cJSON_ArrayForEach(x, ss) {
+  for (size_t i = 0; i < st->nsessions; i++) {
+    const chum_run_session *x = &st->session[i];
     char bi[32], bo[32];
-    app_fmt_bytes((uint64_t)num(x, "bytesIn"), bi, sizeof bi);
-    app_fmt_bytes((uint64_t)num(x, "bytesOut"), bo, sizeof bo);
-    printf("session %-5.0f %s %s %s, %s for %.0f s: in %.0f objects (%s), out %.0f objects (%s), "
-           "%.0f passes",
-           num(x, "id"), str(x, "direction"), str(x, "email"), str(x, "group"), str(x, "state"),
-           num(x, "ageMs") / 1000.0, num(x, "objectsIn"), bi, num(x, "objectsOut"), bo,
-           num(x, "passes"));
-    if (num(x, "receivingFileBytes") > 0) {
+    app_fmt_bytes(x->bytes_in, bi, sizeof bi);
+    app_fmt_bytes(x->bytes_out, bo, sizeof bo);
+    printf("session %-5u %s %s %s, %s for %.0f s: in %llu objects (%s), out %llu objects (%s), "
+           "%llu passes",
+           (unsigned)x->id, x->outgoing ? "out" : "in", x->email, x->group, x->state,
+           (double)x->age_ms / 1000.0, (unsigned long long)x->objects_in, bi,
+           (unsigned long long)x->objects_out, bo, (unsigned long long)x->passes);
+    if (x->rtt_ms >= 0) printf(", rtt %lld ms", (long long)x->rtt_ms);
+    if (x->receiving_file_bytes > 0) {
       char fb[32];
-      app_fmt_bytes((uint64_t)num(x, "receivingFileBytes"), fb, sizeof fb);
+      app_fmt_bytes(x->receiving_file_bytes, fb, sizeof fb);
       printf(", receiving a file: %s", fb);
     }
     printf("\n");
   }
-  cJSON_Delete(o);
+  free(st);
   return 1;
 }
 
 int app_run_status_line(const cli_ctx *ctx) {
+  chum_run_status *st = NULL;
+  int rc = read_status(ctx, &st);
+  if (rc == 0) printf("%s: has not run\n", ctx->dir);
+  if (rc <= 0) return rc;
+  double age;
+  bool running = fresh(st, &age);
+  int connected = 0;
+  uint64_t file_rx = 0;
+  for (size_t i = 0; i < st->npeers; i++) connected += st->peer[i].connected;
+  for (size_t i = 0; i < st->nsessions; i++)
+    if (st->session[i].receiving_file_bytes > file_rx) file_rx = st->session[i].receiving_file_bytes;
+  char in[32], out[32], rin[32], rout[32], fb[32];
+  app_fmt_bytes(st->bytes_in, in, sizeof in);
+  app_fmt_bytes(st->bytes_out, out, sizeof out);
+  app_fmt_bytes((uint64_t)st->rate_in, rin, sizeof rin);
+  app_fmt_bytes((uint64_t)st->rate_out, rout, sizeof rout);
+  app_fmt_bytes(file_rx, fb, sizeof fb);
+  printf("%s %s | peers %d/%zu | sessions %zu | in %llu objects (%llu files), %s, %s/s | out %llu "
+         "objects, %s, %s/s%s%s\n",
+         st->email, running ? "running" : "stopped", connected, st->npeers, st->nsessions,
+         (unsigned long long)st->objects_in, (unsigned long long)st->files_in, in, rin,
+         (unsigned long long)st->objects_out, out, rout, file_rx > 0 ? " | receiving a file: " : "",
+         file_rx > 0 ? fb : "");
+  free(st);
+  return running ? 1 : 0;
+}
+
+/* `chum peers`: the round trip of the running node's session with |person_id|, or -1. */
+int64_t app_run_status_rtt(const cli_ctx *ctx, const char *person_id) {
   char path[1024];
   snprintf(path, sizeof path, "%s/%s", ctx->dir, APP_RUN_STATUS_FILE);
   uint8_t *data = NULL;
   size_t len = 0;
-  if (chum_port_read_file_alloc(path, &data, &len, 1u << 20) < 0) {
-    printf("%s: has not run\n", ctx->dir);
-    return 0;
-  }
-  cJSON *o = cJSON_ParseWithLength((const char *)data, len);
+  if (chum_port_read_file_alloc(path, &data, &len, CHUM_RUN_STATUS_FILE_MAX + 1) != 0) return -1;
+  chum_run_status *st = malloc(sizeof *st);
+  int64_t rtt = -1;
+  double age;
+  if (st && chum_run_status_parse((const char *)data, len, st, NULL, 0) == 0 && fresh(st, &age))
+    for (size_t i = 0; i < st->npeers; i++)
+      if (strcmp(st->peer[i].person_id, person_id) == 0 && st->peer[i].connected) rtt = st->peer[i].rtt_ms;
+  free(st);
   free(data);
-  if (!o) {
-    printf("%s: %s unreadable\n", ctx->dir, APP_RUN_STATUS_FILE);
-    return 0;
-  }
-  double age = (double)chum_port_wall_ms() - num(o, "updated");
-  bool running = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "running")) && age < 5000;
-  const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "totals"), *x;
-  int peers = 0, connected = 0, sessions = 0;
-  double obj_out = 0, file_rx = 0;
-  cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "peers")) {
-    peers++;
-    connected += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "connected"));
-  }
-  cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "sessions")) {
-    sessions++;
-    obj_out += num(x, "objectsOut");
-    if (num(x, "receivingFileBytes") > file_rx) file_rx = num(x, "receivingFileBytes");
-  }
-  /* objects sent in ended sessions too (files written before it was there: open ones only) */
-  if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(t, "objectsOut"))) obj_out = num(t, "objectsOut");
-  char in[32], out[32], rin[32], rout[32], fb[32];
-  app_fmt_bytes((uint64_t)num(t, "bytesIn"), in, sizeof in);
-  app_fmt_bytes((uint64_t)num(t, "bytesOut"), out, sizeof out);
-  app_fmt_bytes((uint64_t)num(t, "rateIn"), rin, sizeof rin);
-  app_fmt_bytes((uint64_t)num(t, "rateOut"), rout, sizeof rout);
-  app_fmt_bytes((uint64_t)file_rx, fb, sizeof fb);
-  printf("%s %s | peers %d/%d | sessions %d | in %.0f objects (%.0f files), %s, %s/s | out %.0f "
-         "objects, %s, %s/s%s%s\n",
-         str(o, "email"), running ? "running" : "stopped", connected, peers, sessions,
-         num(t, "objectsIn"), num(t, "filesIn"), in, rin, obj_out, out, rout,
-         file_rx > 0 ? " | receiving a file: " : "", file_rx > 0 ? fb : "");
-  cJSON_Delete(o);
-  return running ? 1 : 0;
+  return rtt;
 }

@@ -29,6 +29,7 @@ typedef struct app_sess_status {
   uint64_t files_in, passes;
   uint64_t file_rx;    /* bytes of the file being received now */
   uint64_t stream_out; /* file bytes sent */
+  int64_t rtt_ms;      /* last WebSocket ping round trip, -1: none yet */
 } app_sess_status;
 
 typedef struct app_peer_status {
@@ -38,6 +39,7 @@ typedef struct app_peer_status {
   bool connected;
   unsigned failures;
   uint64_t next_dial_ms; /* 0: not waiting */
+  int64_t rtt_ms;        /* its session's round trip, -1: none */
 } app_peer_status;
 
 typedef struct app_run_stats {
@@ -75,11 +77,17 @@ void app_progress_draw(app_run_stats *st, uint64_t now_ms, bool final);
 void app_sync_summary(app_run_stats *st, uint64_t elapsed_ms);
 
 /* `chum status`: print <dir>/run-status.json for people (or as JSON with --json into the
- * caller's object as "run": …). Returns 1 if the file exists, 0 if not. */
+ * caller's object as "run": …). Returns 1 if the file exists, 0 if not, -1 if it is corrupt
+ * or truncated (the reason is on stderr; nothing is printed on stdout). */
 int app_run_status_print(const cli_ctx *ctx, bool json);
 
-/* `chum status --line`: one line from run-status.json. Returns 1 if the node runs. */
+/* `chum status --line`: one line from run-status.json. Returns 1 if the node runs, 0 if not,
+ * -1 if the file is corrupt (reason on stderr). */
 int app_run_status_line(const cli_ctx *ctx);
+
+/* `chum peers`: the round-trip time (ms) of a running node's session with |person_id| (64
+ * hex), or -1. */
+int64_t app_run_status_rtt(const cli_ctx *ctx, const char *person_id);
 
 /* "12.3 MiB" style. */
 void app_fmt_bytes(uint64_t b, char *out, size_t cap);

@@ -393,6 +393,21 @@
 #ifndef CHUM_NODE_FILE_MAX
 #define CHUM_NODE_FILE_MAX 16384
 #endif
+/* D: largest run-status.json accepted (chum status), bytes. */
+#ifndef CHUM_RUN_STATUS_FILE_MAX
+#define CHUM_RUN_STATUS_FILE_MAX (256u * 1024u)
+#endif
+/* D: known peers and sessions listed in run-status.json. */
+#ifndef CHUM_RUN_STATUS_MAX_PEERS
+#define CHUM_RUN_STATUS_MAX_PEERS 16
+#endif
+#ifndef CHUM_RUN_STATUS_MAX_SESSIONS
+#define CHUM_RUN_STATUS_MAX_SESSIONS 16
+#endif
+/* D: `chum run` pings each ready session this often to measure its round-trip time, ms. */
+#ifndef CHUM_RUN_RTT_PING_MS
+#define CHUM_RUN_RTT_PING_MS 10000
+#endif
 /* D: a running node saves its state file at least this often, ms. */
 #ifndef CHUM_NODE_STATE_SAVE_MS
 #define CHUM_NODE_STATE_SAVE_MS 10000
