@@ -12,6 +12,18 @@ static void print_hex(const uint8_t *p, size_t n) {
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);
 }
 
+/* The text block of the person or the instance: name, ID hash, both public keys, Keys object. */
+static void print_keys(const char *what, const char *name, const char *id_hash,
+                       const uint8_t enc_pk[32], const uint8_t sign_pk[32], const char *keys_hash) {
+  printf("%-13s %s\n", what, name);
+  printf("  ID hash     %s\n", id_hash);
+  printf("  encryption  ");
+  print_hex(enc_pk, 32);
+  printf("  (X25519)\n  signing     ");
+  print_hex(sign_pk, 32);
+  printf("  (Ed25519)\n  Keys object %s\n", keys_hash);
+}
+
 int cmd_id(cli_ctx *ctx, int argc, char **argv) {
   const char *set_url = NULL;
   const cli_opt opts[] = {
@@ -70,20 +82,10 @@ int cmd_id(cli_ctx *ctx, int argc, char **argv) {
   }
   char caps[64];
   if (chum_node_caps_string(id.caps, caps, sizeof caps) < 0) caps[0] = '\0';
-  printf("person        %s\n", id.email);
-  printf("  ID hash     %s\n", id.person_id);
-  printf("  encryption  ");
-  print_hex(id.person_enc_pk, 32);
-  printf("  (X25519)\n  signing     ");
-  print_hex(id.person_sign_pk, 32);
-  printf("  (Ed25519)\n  Keys object %s\n", id.person_keys_hash);
-  printf("instance      %s\n", id.instance_name);
-  printf("  ID hash     %s\n", id.instance_id);
-  printf("  encryption  ");
-  print_hex(id.instance_enc_pk, 32);
-  printf("  (X25519)\n  signing     ");
-  print_hex(id.instance_sign_pk, 32);
-  printf("  (Ed25519)\n  Keys object %s\n", id.instance_keys_hash);
+  print_keys("person", id.email, id.person_id, id.person_enc_pk, id.person_sign_pk,
+             id.person_keys_hash);
+  print_keys("instance", id.instance_name, id.instance_id, id.instance_enc_pk,
+             id.instance_sign_pk, id.instance_keys_hash);
   printf("node ID       %s\n", id.node_id);
   printf("  hardware ID ");
   print_hex(id.hwid, id.hwid_len);
