@@ -2,15 +2,9 @@
 # `make run`'s script (scripts/run.sh) end to end, bounded: two nodes in a fresh directory, a
 # 2 MiB sample from alice arrives at bob, both show their status, both are stopped by the trap
 # (no chum process left behind). CHUM_RUN_SECONDS bounds the status loop; loopback only.
-set -u
-CHUM=${CHUM:?CHUM must point at the chum binary}
+. "$(dirname "$0")/lib/common.sh"
 SRC=${CHUM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-bad() { echo "not ok - $*"; fails=$((fails + 1)); }
+tmp_setup
 
 CHUM_RUN_SECONDS=2 CHUM_SAMPLE_MB=2 timeout -k 5 90 bash "$SRC/scripts/run.sh" "$CHUM" "$T/demo" > "$T/out" 2>&1 < /dev/null
 rc=$?
@@ -33,5 +27,4 @@ ok "no node left running"
 CHUM_RUN_SECONDS=1 CHUM_SAMPLE_MB=1 timeout -k 5 90 bash "$SRC/scripts/run.sh" "$CHUM" "$T/demo" > "$T/out2" 2>&1 < /dev/null
 grep -q "created node" "$T/out2" && bad "nodes re-created" || ok "second run reuses the nodes"
 grep -q "arrived at bob" "$T/out2" && ok "second run: the sample arrived" || { bad "second run:"; cat "$T/out2"; }
-echo "$pass passed, $fails failed"
-[ "$fails" = 0 ]
+finish

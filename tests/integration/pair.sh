@@ -5,43 +5,21 @@
 # a person whose keys changed cannot pair again, and `chum peer trust|untrust` flips the flag.
 # Every process is bounded by `timeout -k` (a process that ignores SIGTERM is killed too) and
 # killed by the trap; every wait has a deadline; nothing leaves 127.0.0.1.
-set -u
-CHUM=${CHUM:?CHUM must point at the chum binary}
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-bad() { echo "not ok - $*"; fails=$((fails + 1)); }
-c() { timeout -k 2 30 "$CHUM" "$@"; }
+. "$(dirname "$0")/lib/common.sh"
+tmp_setup
 field() { grep -o "\"$1\":\"[^\"]*\"" "$2" | head -1 | cut -d'"' -f4; } # first one, compact JSON
 
+init_nodes pair.test a b c
 for who in a b c; do
-  c --dir "$T/$who" init --email "$who@pair.test" > /dev/null || { echo "init $who failed"; exit 1; }
-  c --dir "$T/$who" id --json > "$T/$who.id" || exit 1
   tr -d ' \n' < "$T/$who.id" > "$T/$who.id.c" # compact, for field
 done
-pid_of() { sed -n 's/^ *"personId": *"\([^"]*\)".*/\1/p' "$T/$1.id"; }
-A=$(pid_of a) B=$(pid_of b) C=$(pid_of c)
+A=$(person_of "$T/a.id") B=$(person_of "$T/b.id") C=$(person_of "$T/c.id")
 
 start_inviter() { # $1 = name, extra args; sets LPID and the invitation in $T/$1.json
   local name=$1; shift
-  : > "$T/$name.json"
-  timeout -k 2 60 "$CHUM" --dir "$T/a" invite --listen 127.0.0.1:0 --json "$@" > "$T/$name.json" \
-    2> "$T/$name.log" &
-  LPID=$!
-  PIDS+=("$LPID")
-  for _ in $(seq 1 400); do # up to 20 s: an ASan build under load starts slowly
-    grep -q '"expires"' "$T/$name.json" && return 0
-    sleep 0.05
-  done
-  echo "inviter did not start:"; cat "$T/$name.log"; exit 1
+  spawn_split 60 "$T/$name.json" "$T/$name.log" "$CHUM" --dir "$T/a" invite --listen 127.0.0.1:0 --json "$@"
+  LPID=$SPAWNED
+  wait_up_to 20 grep -q '"expires"' "$T/$name.json" || die "inviter did not start:" "$T/$name.log" # ASan under load starts slowly
 }
 
 # ---- 1. a pairing ------------------------------------------------------------------------
@@ -157,12 +135,9 @@ c --dir "$T/a" peer untrust 0000000000000000000000000000000000000000000000000000
 c --dir "$T/d" init --email d@pair.test > /dev/null || bad "init d"
 D=$(c --dir "$T/d" id --json | sed -n 's/^ *"personId": *"\([^"]*\)".*/\1/p')
 c --dir "$T/d" id --json | tr -d ' \n' > "$T/d.id.c"
-timeout -k 2 60 "$CHUM" --dir "$T/a" run --listen 127.0.0.1:0 --no-dial --log "$T/arun.log" \
-  > "$T/arun.out" 2>&1 &
-RPID=$!
-PIDS+=("$RPID")
-for _ in $(seq 1 400); do grep -q "listening ws://" "$T/arun.out" && break; sleep 0.05; done
-RPORT=$(sed -n 's#.*listening ws://127.0.0.1:\([0-9]*\)/.*#\1#p' "$T/arun.out" | head -1)
+spawn 60 "$T/arun.out" "$CHUM" --dir "$T/a" run --listen 127.0.0.1:0 --no-dial --log "$T/arun.log"
+RPID=$SPAWNED
+RPORT=$(wait_port "$T/arun.out" 20) # up to 20 s: an ASan build under load starts slowly
 [ -n "$RPORT" ] || { bad "chum run did not start:"; cat "$T/arun.out"; }
 # the node's URL (chum id --url; a running node may also record it itself) is the default
 c --dir "$T/a" id --url "ws://127.0.0.1:$RPORT/" > /dev/null || bad "chum id --url"
@@ -230,5 +205,4 @@ c --dir "$T/b" pair '{"token":"abc"}' > /dev/null 2>&1; [ $? -eq 2 ] && ok "a ma
 c --dir "$T/a" invite --ttl 5x --url ws://127.0.0.1:1 > /dev/null 2>&1; [ $? -eq 2 ] && ok "a bad --ttl is a usage error" || bad "--ttl 5x"
 c --dir "$T/a" invite > /dev/null 2>&1; [ $? -eq 2 ] && ok "invite without a URL is a usage error" || bad "invite without URL"
 
-echo "$pass passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish
