@@ -19,18 +19,9 @@ V=$VEC/connection/identities
 command -v python3 > /dev/null || { echo "skip: no python3"; exit 77; }
 timeout -k 2 10 "$CHUM" share --help > /dev/null 2>&1 || { echo "skip: no chum share"; exit 77; }
 BADPEER="python3 $SRC/tests/integration/bad_peer.py"
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-bad() { echo "not ok - $*"; fails=$((fails + 1)); }
+# temp dir, PIDS killed on exit, ok/bad counters (its c/wait_for are redefined below)
+. "$(dirname "$0")/lib/common.sh"
+tmp_setup
 c() { timeout -k 2 30 "$CHUM" "$@"; }
 pid_of() { sed -n 's/^ *"personId": *"\([0-9a-f]*\)".*/\1/p' "$1"; }
 # wait_for N CMD...: retry every 0.05 s, N times

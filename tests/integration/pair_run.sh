@@ -15,18 +15,9 @@
 set -u
 CHUM=${CHUM:?CHUM must point at the chum binary}
 NEWER="${CHUM_BUILD_DIR:-$(dirname "$CHUM")}/tool_pair_newer"
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-bad() { echo "not ok - $*"; fails=$((fails + 1)); }
+# temp dir, PIDS killed on exit, ok/bad counters (its c/wait_for are redefined below)
+. "$(dirname "$0")/lib/common.sh"
+tmp_setup
 c() { timeout -k 2 30 "$CHUM" "$@"; }
 wait_for() { for _ in $(seq 1 500); do "$@" && return 0; sleep 0.02; done; return 1; }
 pid_of() { tr -d ' \n' < "$T/$1.id" | grep -o '"personId":"[0-9a-f]*"' | cut -d'"' -f4; }

@@ -25,18 +25,9 @@ SHARE="$B/tool_share"
 command -v openssl > /dev/null || { echo "skip - openssl is missing"; exit 77; }
 command -v python3 > /dev/null || { echo "skip - python3 is missing"; exit 77; }
 [ -x "$SHARE" ] || { echo "skip - tool_share is not built"; exit 77; }
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0
-pass=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-bad() { echo "not ok - $*"; fails=$((fails + 1)); }
+# temp dir, PIDS killed on exit, ok/bad counters (its c/wait_for are redefined below)
+. "$(dirname "$0")/lib/common.sh"
+tmp_setup
 c() { timeout -k 2 40 "$CHUM" "$@"; }
 pid_of() { sed -n 's/^ *"personId": *"\([0-9a-f]*\)".*/\1/p' "$1"; }
 wait_for() { for _ in $(seq 1 750); do "$@" && return 0; sleep 0.02; done; return 1; }
