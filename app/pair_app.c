@@ -28,16 +28,12 @@
 
 int app_pair_tokens_load(const char *dir, chum_pair_tokens *st) {
   char path[1024];
-  memset(st, 0, sizeof *st);
-  if (chum_node_path(dir, APP_INVITATIONS_FILE, path, sizeof path) < 0) return CHUM_ERR_NOBUF;
-  if (!chum_port_exists(path)) return 0;
   uint8_t *text = NULL;
   size_t len = 0;
-  int rc = chum_port_read_file_alloc(path, &text, &len, TOKENS_FILE_MAX);
-  if (rc < 0) {
-    cli_error(NULL, "cannot read %s: %s", path, chum_strerror(rc));
-    return rc;
-  }
+  memset(st, 0, sizeof *st);
+  int rc =
+      app_node_file_read(dir, APP_INVITATIONS_FILE, TOKENS_FILE_MAX, &text, &len, path, sizeof path);
+  if (rc < 0 || !text) return rc;
   rc = chum_pair_tokens_parse((const char *)text, len, st);
   free(text);
   if (rc < 0)
@@ -47,18 +43,11 @@ int app_pair_tokens_load(const char *dir, chum_pair_tokens *st) {
 }
 
 int app_pair_tokens_save(const char *dir, const chum_pair_tokens *st) {
-  char path[1024];
-  if (chum_node_path(dir, APP_INVITATIONS_FILE, path, sizeof path) < 0) return CHUM_ERR_NOBUF;
   char *buf = malloc(TOKENS_FILE_MAX);
   if (!buf) return CHUM_ERR_NOMEM;
-  int n = chum_pair_tokens_to_json(st, buf, TOKENS_FILE_MAX - 1);
-  int rc = n < 0 ? n : 0;
-  if (rc == 0) {
-    buf[n++] = '\n';
-    rc = chum_port_write_atomic(path, buf, (size_t)n, 0600);
-  }
+  int rc = app_node_file_write(dir, APP_INVITATIONS_FILE, buf,
+                               chum_pair_tokens_to_json(st, buf, TOKENS_FILE_MAX - 1));
   free(buf);
-  if (rc < 0) cli_error(NULL, "cannot write %s: %s", path, chum_strerror(rc));
   return rc;
 }
 

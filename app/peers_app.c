@@ -14,18 +14,35 @@
 
 #define PEERS_FILE_MAX (CHUM_MAX_KNOWN_PEERS * 2048 + 64)
 
+int app_node_file_read(const char *dir, const char *name, size_t max, uint8_t **text,
+                       size_t *len, char *path, size_t path_cap) {
+  *text = NULL;
+  *len = 0;
+  if (chum_node_path(dir, name, path, path_cap) < 0) return CHUM_ERR_NOBUF;
+  if (!chum_port_exists(path)) return 0;
+  int rc = chum_port_read_file_alloc(path, text, len, max);
+  if (rc < 0) cli_error(NULL, "cannot read %s: %s", path, chum_strerror(rc));
+  return rc;
+}
+
+int app_node_file_write(const char *dir, const char *name, char *buf, int n) {
+  char path[1024];
+  int rc = n < 0 ? n : chum_node_path(dir, name, path, sizeof path) < 0 ? CHUM_ERR_NOBUF : 0;
+  if (rc == 0) {
+    buf[n++] = '\n';
+    rc = chum_port_write_atomic(path, buf, (size_t)n, 0600);
+  }
+  if (rc < 0) cli_error(NULL, "cannot write %s/%s: %s", dir, name, chum_strerror(rc));
+  return rc;
+}
+
 int app_peers_load(const char *dir, chum_known_peers *list) {
   char path[1024];
-  memset(list, 0, sizeof *list);
-  if (chum_node_path(dir, APP_PEERS_FILE, path, sizeof path) < 0) return CHUM_ERR_NOBUF;
-  if (!chum_port_exists(path)) return 0;
   uint8_t *text = NULL;
   size_t len = 0;
-  int rc = chum_port_read_file_alloc(path, &text, &len, PEERS_FILE_MAX);
-  if (rc < 0) {
-    cli_error(NULL, "cannot read %s: %s", path, chum_strerror(rc));
-    return rc;
-  }
+  memset(list, 0, sizeof *list);
+  int rc = app_node_file_read(dir, APP_PEERS_FILE, PEERS_FILE_MAX, &text, &len, path, sizeof path);
+  if (rc < 0 || !text) return rc;
   rc = chum_known_peers_parse((const char *)text, len, list);
   free(text);
   if (rc < 0)
@@ -35,18 +52,11 @@ int app_peers_load(const char *dir, chum_known_peers *list) {
 }
 
 int app_peers_save(const char *dir, const chum_known_peers *list) {
-  char path[1024];
-  if (chum_node_path(dir, APP_PEERS_FILE, path, sizeof path) < 0) return CHUM_ERR_NOBUF;
   char *buf = malloc(PEERS_FILE_MAX);
   if (!buf) return CHUM_ERR_NOMEM;
-  int n = chum_known_peers_to_json(list, buf, PEERS_FILE_MAX - 1);
-  int rc = n < 0 ? n : 0;
-  if (rc == 0) {
-    buf[n++] = '\n';
-    rc = chum_port_write_atomic(path, buf, (size_t)n, 0600);
-  }
+  int rc = app_node_file_write(dir, APP_PEERS_FILE, buf,
+                               chum_known_peers_to_json(list, buf, PEERS_FILE_MAX - 1));
   free(buf);
-  if (rc < 0) cli_error(NULL, "cannot write %s: %s", path, chum_strerror(rc));
   return rc;
 }
 

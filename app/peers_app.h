@@ -12,6 +12,15 @@
 
 #define APP_PEERS_FILE "known-peers.json"
 
+/* Read <dir>/|name| whole (at most |max| bytes) into *text (malloc'd; NULL when the file is
+ * absent, which is no error), its path into |path| for messages. Prints why on failure. */
+int app_node_file_read(const char *dir, const char *name, size_t max, uint8_t **text,
+                       size_t *len, char *path, size_t path_cap);
+/* Write the |n| bytes in |buf| (a *_to_json result: negative is passed on as the error) plus a
+ * newline to <dir>/|name|, mode 0600, atomically; |buf| has room for the newline. Prints why
+ * on failure. */
+int app_node_file_write(const char *dir, const char *name, char *buf, int n);
+
 /* Load <dir>/known-peers.json into |list| (an absent file is an empty list). Prints why on
  * failure. */
 int app_peers_load(const char *dir, chum_known_peers *list);
